@@ -1,0 +1,48 @@
+"""The ``omnisync`` command line.
+
+Each sub-command lives in its own module under ``omnisync_core.cli`` and exposes
+``register(subparsers)``; heavy imports happen inside the command, never at start-up,
+so ``omnisync --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import OmniSyncError
+
+# Sub-command modules, in the order ``omnisync --help`` lists them.
+COMMAND_MODULES = ["run", "info", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omnisync",
+        description="OmniSync lip-sync: re-voice a talking-face video with new speech.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `omnisync COMMAND --help` for the options of one command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except OmniSyncError as error:
+        print(f"omnisync: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("omnisync: interrupted; no output was written", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Shared test fixtures: paths to the real media in ../shared (skipped when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def _shared_file(folder: str, name: str) -> Path:
+    path = SHARED / folder / name
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return path
+
+
+@pytest.fixture
+def media():
+    """``media("sun.mp4")`` -> Path into ../shared/media, or skip the test."""
+    return lambda name: _shared_file("media", name)
+
+
+@pytest.fixture
+def train_clip():
+    return lambda name: _shared_file("train", name)
+
+
+@pytest.fixture
+def shared_weights():
+    return lambda name: _shared_file("weights", name)
