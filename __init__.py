@@ -5,8 +5,15 @@ cheap: node classes are imported here, but no model, weight or media is touched 
 runs.
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+import os
+import sys
 
-WEB_DIRECTORY = None
+# ComfyUI imports custom nodes by file location, so the library beside this file is not on
+# sys.path unless the pack was pip-installed; make ``import omnisync_core`` work either way.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
