@@ -30,13 +30,7 @@ def test_eval_help_and_argument_errors():
         eval_cli.run(parser.parse_args(["eval", "--pred-dir", "x"]))
 
 
-@pytest.fixture
-def decoders():
-    pytest.importorskip("omnisync_core.video", reason="omnisync_core.video is not merged yet")
-    pytest.importorskip("omnisync_core.audio.decode", reason="omnisync_core.audio.decode is not merged yet")
-
-
-def test_eval_single_clip_against_itself(decoders, media, tmp_path, capsys):
+def test_eval_single_clip_against_itself(media, tmp_path, capsys):
     clip = media("lrs2_00001.mp4")
     out = tmp_path / "figures.json"
     args = _parser().parse_args(["eval", "--pred", str(clip), "--source", str(clip), "--json", str(out)])
@@ -48,7 +42,7 @@ def test_eval_single_clip_against_itself(decoders, media, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["frames"] == figures["frames"]
 
 
-def test_folder_mode_and_bench_identity(decoders, media, tmp_path, capsys):
+def test_folder_mode_and_bench_identity(media, tmp_path, capsys):
     clip = media("lrs2_00001.mp4")
     for folder in ("pred", "src"):
         (tmp_path / folder).mkdir()
