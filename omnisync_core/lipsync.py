@@ -86,7 +86,7 @@ def _check(crops, audio_windows, mouth_centre, face_width, config) -> None:
 
 
 @torch.no_grad()
-def _generate_window(loaded, crops, audio, mouth, width, first_frame, settings, device, dtype, callback,
+def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, device, dtype, callback,
                      cancelled) -> torch.Tensor:  # fmt: skip
     """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32)."""
     model, space = loaded.model, loaded.latent_space
@@ -137,7 +137,7 @@ def generate_crops(
             if progress is not None:
                 progress(_base + step, total)
 
-        new = _generate_window(
+        new = generate_window(
             loaded, crops[start:stop], audio_windows[start:stop], mouth_centre[start:stop],
             face_width[start:stop], start, settings, device, dtype, callback, cancelled,
         )  # fmt: skip

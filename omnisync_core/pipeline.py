@@ -1,23 +1,27 @@
 """The whole job, file to file, streaming: decode -> match length -> lip-sync -> encode.
 
-Frames flow through in chunks, so memory does not grow with the length of the video. The
-stages are plain functions from the other modules; this file only wires them and reports
-progress.
+Pass 1 tracks the face through the source (keeping only the small per-frame track); pass 2
+decodes again and streams frames through the lip-sync windows, the blend and the encoder, so
+memory does not grow with the length of the video. The stages are plain functions from the
+other modules; this file only wires them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+import torch
 
-from .audio.decode import AudioTrack, load_audio_track
+from .audio.decode import FEATURE_RATE, AudioTrack, load_audio_track, resample
 from .cancel import check
+from .errors import OmniSyncError
+from .face import FaceTrack
+from .streaming import BlendSettings, lipsync_stream
 from .timeline import LengthPolicy, fit_audio, iter_planned_frames, plan_length
-from .video import VideoInfo, VideoWriter, check_output_path, probe_video
+from .video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
 
 Progress = Callable[[int, int], None]
 
@@ -26,12 +30,22 @@ Progress = Callable[[int, int], None]
 class RunSettings:
     """Everything ``omnisync run`` can be told; the defaults are what a user should get."""
 
+    model: str | None = None  # folder or Hub repository; None: the shipped default, if any
+    revision: str | None = None
+    models_dir: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    sampler: dict = field(default_factory=dict)  # LipSyncSettings overrides (steps, tau, w_peak, seed, ...)
+    backend: str = "auto"  # face detector
+    detect_every: int = 5
+    face: str = "largest"
+    fade: int = 3
+    blend: BlendSettings = field(default_factory=BlendSettings)
     length_policy: LengthPolicy = LengthPolicy.PINGPONG
-    chunk_frames: int = 32  # frames decoded, processed and written at a time
+    chunk_frames: int = 32  # frames decoded and written at a time when no model runs
     crf: int = 18
     preset: str = "medium"
     overwrite: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,17 +55,47 @@ class RunReport:
     fps: object
     duration: float
     source: VideoInfo
+    faces_found: float  # fraction of output frames with a face
+    model: str | None  # what re-generated the mouth; None: faces passed through unchanged
 
 
-def _chunks(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    chunk: list[np.ndarray] = []
-    for frame in frames:
-        chunk.append(frame)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bf16" if device.startswith("cuda") else "fp32"
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if dtype not in dtypes:
+        raise OmniSyncError(f"unknown dtype '{dtype}'; choose fp32, bf16 or fp16")
+    return torch.device(device), dtypes[dtype]
+
+
+def default_model() -> str | None:
+    """The starter weights shipped inside the package, when this version has them."""
+    folder = Path(__file__).parent / "weights" / "starter"
+    return str(folder) if (folder / "config.json").exists() else None
+
+
+def track_source(video: str | os.PathLike, info: VideoInfo, settings: RunSettings,
+                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FaceTrack:
+    """Pass 1: detect and track the chosen face over the source frames (small: no pixels kept)."""
+    from .face import FaceTracker, make_detector
+
+    tracker = FaceTracker(make_detector(settings.backend), crop_size=settings_crop_size(settings),
+                          detect_every=settings.detect_every, choose=settings.face, fps=float(info.fps))
+    records = []
+    for i, frame in enumerate(iter_frames(video)):
+        check(cancelled)
+        records.append(tracker.update(frame))
+        if progress:
+            progress(i + 1, info.frame_count)
+    if not records:
+        raise OmniSyncError(f"'{video}' has no frames")
+    return FaceTrack.from_frames(records, tracker.crop_size, tracker.frame_size, fade=settings.fade)
+
+
+def settings_crop_size(settings: RunSettings) -> int:
+    return settings.sampler.get("crop_size", 256)
 
 
 def run_file(
@@ -59,10 +103,13 @@ def run_file(
     audio: str | os.PathLike,
     out: str | os.PathLike,
     settings: RunSettings | None = None,
-    progress: Progress | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> RunReport:
-    """Re-voice ``video`` with ``audio`` into ``out`` (written atomically)."""
+    """Re-voice ``video`` with ``audio`` into ``out`` (written atomically).
+
+    ``progress(stage, done, total)`` is called with stage ``faces`` (pass 1: tracking the
+    source) and ``lipsync`` (pass 2: generating, blending and writing)."""
     settings = settings or RunSettings()
     check_output_path(out, settings.overwrite)
     info = probe_video(video)
@@ -70,14 +117,35 @@ def run_file(
     plan = plan_length(info.frame_count, info.fps, speech.duration, settings.length_policy)
     speech = AudioTrack(fit_audio(speech.samples, plan.audio_samples(speech.sample_rate)), speech.sample_rate)
 
-    done = 0
+    device, dtype = resolve_device(settings.device, settings.dtype)
+    model_name = settings.model or default_model()
+    loaded = None
+    if model_name:
+        from .hub import load_omnisync
+
+        loaded = load_omnisync(model_name, device=device, dtype=dtype, revision=settings.revision,
+                               models_dir=settings.models_dir)
+        settings.sampler.setdefault("crop_size", loaded.config.crop_size)
+    stage = (lambda name: (lambda done, total: progress(name, done, total))) if progress else (lambda name: None)
+    source_track = track_source(video, info, settings, stage("faces"), cancelled)
+    track = source_track.take(plan.frame_indices, fade=settings.fade)
+
+    features, lipsync = None, None
+    if loaded is not None:
+        from .audio.features import features_for
+        from .lipsync import LipSyncSettings
+
+        wav16k = resample(speech.mono(), speech.sample_rate, FEATURE_RATE)
+        features = features_for(wav16k, loaded.audio_spec, device=device, models_dir=settings.models_dir)
+        overrides = {k: v for k, v in settings.sampler.items() if k != "crop_size"}
+        lipsync = LipSyncSettings.from_config(loaded.config, **overrides)
+
+    frames = iter_planned_frames(video, plan, settings.chunk_frames)
+    output = lipsync_stream(frames, track, features, info.fps, loaded, lipsync, settings.blend, device, dtype,
+                            stage("lipsync"), cancelled)
     with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf,
                      preset=settings.preset) as writer:
-        for chunk in _chunks(iter_planned_frames(video, plan, settings.chunk_frames), settings.chunk_frames):
-            check(cancelled)
-            for frame in chunk:
-                writer.write(frame)
-            done += len(chunk)
-            if progress:
-                progress(done, plan.frame_count)
-    return RunReport(Path(out), plan.frame_count, info.fps, plan.duration, info)
+        for frame in output:
+            writer.write(frame)
+    return RunReport(Path(out), plan.frame_count, info.fps, plan.duration, info, float(track.valid.mean()),
+                     model_name)

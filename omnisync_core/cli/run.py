@@ -26,7 +26,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(longer wins: hold the last frame / add silence). Default: pingpong")
     io.add_argument("--crf", type=int, default=18, help="h264 quality, lower is better (default 18)")
     io.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
-    io.add_argument("--chunk", type=int, default=32, help="frames processed at a time; memory stays bounded")
+    io.add_argument("--chunk", type=int, default=32, help="frames decoded at a time; memory stays bounded")
+
+    model = p.add_argument_group("model and sampling")
+    model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors) or a Hugging "
+                       "Face repository id; default: the starter weights shipped with this version, if any")
+    model.add_argument("--revision", help="Hub revision (branch, tag or commit) to pin the model to")
+    model.add_argument("--models-dir", help="folder searched before the Hugging Face cache "
+                       "(ComfyUI/models/omnisync layout: <owner>--<name>/)")
+    model.add_argument("--steps", type=int, help="denoising steps actually run (model default, typically 30)")
+    model.add_argument("--tau", type=float, help="progressive init: start at sigma = tau from the source "
+                       "(default 0.92; lower keeps more of the source)")
+    model.add_argument("--guidance", type=float, dest="w_peak",
+                       help="DS-CFG guidance at the mouth centre (w_peak; default from the model)")
+    model.add_argument("--guidance-base", type=float, dest="w_base", help="DS-CFG guidance far from the mouth")
+    model.add_argument("--spread", type=float, help="DS-CFG Gaussian width as a fraction of the face width")
+    model.add_argument("--window", type=int, help="frames sampled together (default from the model)")
+    model.add_argument("--overlap", type=int, help="frames shared and cross-faded between windows")
+    model.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same video")
+    model.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto)")
+    model.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="compute precision (auto: bf16 on CUDA, fp32 elsewhere)")
+
+    face = p.add_argument_group("faces and blending")
+    face.add_argument("--face", default="largest",
+                      help="which face to edit: largest, left, right, centre, or index:K (K-th from the left)")
+    face.add_argument("--backend", default="auto", choices=["auto", "opencv", "insightface", "dlib"],
+                      help="face detector (auto: YuNet when its weights are available, else dlib)")
+    face.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames, track between")
+    face.add_argument("--mask", default="lower", choices=["lower", "face"], help="region replaced (default lower)")
+    face.add_argument("--feather", type=float, default=0.04, help="mask edge softness, fraction of the crop")
+    face.add_argument("--color-match", default="lab", choices=["lab", "none"], help="colour matching in the mask")
+    face.add_argument("--poisson", action="store_true", help="gradient-domain (Poisson) blending")
     p.set_defaults(func=_run)
 
 
@@ -34,27 +65,39 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..pipeline import RunSettings, run_file
+    from ..streaming import BlendSettings
     from ..timeline import LengthPolicy
 
+    sampler = {name: getattr(args, name) for name in ("steps", "tau", "w_peak", "w_base", "spread", "window",
+                                                       "overlap", "seed") if getattr(args, name) is not None}
     settings = RunSettings(
+        model=args.model, revision=args.revision, models_dir=args.models_dir, device=args.device,
+        dtype=args.dtype, sampler=sampler, backend=args.backend, detect_every=args.detect_every, face=args.face,
+        blend=BlendSettings(args.mask, args.feather, args.color_match, args.poisson),
         length_policy=LengthPolicy.parse(args.length),
         chunk_frames=args.chunk,
         crf=args.crf,
         preset=args.preset,
         overwrite=args.overwrite,
     )
-    bar = None
+    bars: dict = {}
+    titles = {"faces": "tracking faces", "lipsync": "lip-sync"}
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:  # created on the first frame, so input errors print no empty bar
-            bar = tqdm(total=total, unit="frame", desc="omnisync run", dynamic_ncols=True)
-        bar.update(done - bar.n)
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:  # created on the first frame, so input errors print no empty bar
+            for bar in bars.values():
+                bar.close()
+            bars[stage] = tqdm(total=total, unit="frame", desc=titles.get(stage, stage), dynamic_ncols=True)
+        bars[stage].update(done - bars[stage].n)
 
     try:
         report = run_file(args.video, args.audio, args.out, settings, progress=progress)
     finally:
-        if bar is not None:
+        for bar in bars.values():
             bar.close()
-    print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s")
+    print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s; "
+          f"face found in {report.faces_found:.0%} of frames")
+    if report.model is None:
+        print("note: no OmniSync weights were given or shipped, so the faces were tracked and blended back "
+              "unchanged (no lip-sync). Pass --model DIR_OR_REPO.")
     return 0

@@ -97,6 +97,19 @@ class FaceTrack:
             landmarks=None if self.landmarks is None else self.landmarks[start:stop],
         )
 
+    def take(self, indices: np.ndarray, fade: int = 3) -> FaceTrack:
+        """The track re-ordered to ``indices [T_out]`` (a loop, ping-pong or held frame); the
+        edit weights are recomputed, so gaps fade correctly in the new order."""
+        indices = np.asarray(indices, np.int64)
+        taken = {name: getattr(self, name)[indices] for name in _ARRAYS}
+        taken["edit_weight"] = edit_weights(taken["valid"], fade)
+        return FaceTrack(
+            **taken,
+            landmarks=None if self.landmarks is None else self.landmarks[indices],
+            crop_size=self.crop_size,
+            frame_size=self.frame_size,
+        )
+
     @staticmethod
     def concat(tracks: list[FaceTrack]) -> FaceTrack:
         first = tracks[0]
