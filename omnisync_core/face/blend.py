@@ -112,11 +112,11 @@ def blend_frame(
     poisson: bool = False,
     keep_detail: bool = True,
 ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-    """Blend one new crop ``[S, S, 3]`` f32 0..1 into ``frame [H, W, 3]`` f32 0..1.
+    """Blend one new crop ``[S, S, 3]`` f32 0..1 into ``frame [H, W, 3]`` (f32 0..1 or uint8).
 
     Returns ``(rect, pixels)``: the frame rectangle ``(x0, y0, x1, y1)`` and its new content
     ``[y1-y0, x1-x0, 3]``; every pixel of the frame outside that rectangle, and inside it where
-    the mask is 0, is unchanged. None when there is nothing to blend.
+    the mask is 0, is unchanged (same dtype as ``frame``). None when there is nothing to blend.
 
     ``keep_detail``: paste the change ``new - crop(frame)`` instead of the new crop itself, so
     frame detail finer than the crop resolution survives where the model changed nothing (an
@@ -132,11 +132,13 @@ def blend_frame(
     if rect is None:
         return None
     x0, y0, x1, y1 = rect
-    original = np.ascontiguousarray(frame[y0:y1, x0:x1], np.float32)
+    unit = 255.0 if frame.dtype == np.uint8 else 1.0
+    raw = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    original = raw.astype(np.float32) / np.float32(unit)
     new_crop = np.ascontiguousarray(new_crop, np.float32)
     source_crop = None
     if color_match == "lab" or keep_detail:
-        source_crop = crop_image(frame.astype(np.float32, copy=False), affine, s)
+        source_crop = crop_image(frame, affine, s).astype(np.float32) / np.float32(unit)
     if color_match == "lab":
         new_crop = match_colour_lab(new_crop, source_crop, alpha_crop)
     # dst(x, y) = crop(affine @ (x + x0, y + y0)): the exact inverse of the crop warp
@@ -145,9 +147,7 @@ def blend_frame(
     size = (x1 - x0, y1 - y0)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     if keep_detail:
-        change = cv2.warpAffine(
-            new_crop - source_crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT
-        )
+        change = cv2.warpAffine(new_crop - source_crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
         new = original + change
     else:
         new = cv2.warpAffine(new_crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -156,10 +156,12 @@ def blend_frame(
         new = _poisson(new, original, alpha)
     alpha = alpha[:, :, None]
     if keep_detail and not poisson:
-        out = np.where(alpha > 0, original + alpha * change, original)
+        out = original + alpha * change
     else:
-        out = np.where(alpha > 0, original * (1.0 - alpha) + new * alpha, original)
-    return rect, out.astype(np.float32)
+        out = original * (1.0 - alpha) + new * alpha
+    if unit != 1.0:
+        out = np.clip(out * np.float32(unit) + 0.5, 0, 255).astype(np.uint8)
+    return rect, np.where(alpha > 0, out, raw).astype(raw.dtype)
 
 
 def _poisson(new: np.ndarray, original: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -173,6 +175,17 @@ def _poisson(new: np.ndarray, original: np.ndarray, alpha: np.ndarray) -> np.nda
     dst = np.clip(original * 255 + 0.5, 0, 255).astype(np.uint8)
     cloned = cv2.seamlessClone(src, dst, binary, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
     return cloned.astype(np.float32) / 255.0
+
+
+def paste_face(frame: np.ndarray, new_crop: np.ndarray, affine: np.ndarray, weight: float, **opts) -> np.ndarray:
+    """Streaming form: a copy of ``frame [H, W, 3]`` (uint8 or f32) with the crop blended in;
+    ``opts`` as for :func:`blend_frame`. Cost grows with the face, not with the frame."""
+    out = frame.copy()
+    result = blend_frame(frame, new_crop, affine, weight, **opts)
+    if result is not None:
+        (x0, y0, x1, y1), pixels = result
+        out[y0:y1, x0:x1] = pixels
+    return out
 
 
 def blend_faces(
@@ -196,13 +209,10 @@ def blend_faces(
     t, _, h, w = frames.shape
     if new_crops.shape[0] != t or len(track) != t:
         raise OmniSyncError(
-            f"blend needs as many crops ({new_crops.shape[0]}) and track frames ({len(track)}) "
-            f"as frames ({t})"
+            f"blend needs as many crops ({new_crops.shape[0]}) and track frames ({len(track)}) as frames ({t})"
         )
     if tuple(track.frame_size) != (h, w):
-        raise OmniSyncError(
-            f"the face track is for {track.frame_size[1]}x{track.frame_size[0]} frames; got {w}x{h}"
-        )
+        raise OmniSyncError(f"the face track is for {track.frame_size[1]}x{track.frame_size[0]} frames; got {w}x{h}")
     out = frames.clone()
     crops = new_crops.detach().to("cpu", torch.float32)
     source = frames.detach().to("cpu", torch.float32)

@@ -28,9 +28,7 @@ def draw_preview_frame(
     h, w = out.shape[:2]
     thick = max(1, round(max(h, w) / 500))
     if not valid:
-        cv2.putText(
-            out, "no face", (8, 24 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * thick, (255, 0, 0), thick
-        )
+        cv2.putText(out, "no face", (8, 24 * thick), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * thick, (255, 0, 0), thick)
         return out
     x1, y1, x2, y2 = (int(round(float(v))) for v in box)
     cv2.rectangle(out, (x1, y1), (x2, y2), (0, 200, 255), thick)
@@ -53,8 +51,7 @@ def draw_preview_frame(
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     inv = cv2.invertAffineTransform(affine.astype(np.float64)).astype(np.float32)
     frame_contours = [
-        np.round(transform_points(c.reshape(-1, 2).astype(np.float32), inv)).astype(np.int32)
-        for c in contours
+        np.round(transform_points(c.reshape(-1, 2).astype(np.float32), inv)).astype(np.int32) for c in contours
     ]
     cv2.polylines(out, frame_contours, True, (255, 64, 64), thick)
     return out
