@@ -14,7 +14,7 @@ import sys
 from ..errors import OmniSyncError
 
 # Sub-command modules, in the order ``omnisync --help`` lists them.
-COMMAND_MODULES = ["run", "info", "bench", "comfy"]
+COMMAND_MODULES = ["run", "info", "bench", "eval", "comfy"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so outputs in progress are cleaned up."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _stop_on_sigterm()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

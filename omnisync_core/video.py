@@ -1,0 +1,329 @@
+"""Streaming video decode and encode with PyAV.
+
+Decoding puts every source on a constant frame-rate grid: frame ``k`` is the picture on
+screen at time ``k / fps``. Constant-rate sources come out frame for frame; variable-rate
+sources (phone video, screen captures) are resampled by their timestamps, so audio stays in
+sync whatever the source did. Still images and animated images are sources too.
+
+Encoding writes h264 / yuv420p (AAC audio muxed in, interleaved as frames arrive) into a
+temporary file beside the target and renames it when complete, so an interrupted run never
+leaves a half-written file and an existing file is never overwritten without ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .audio.decode import AudioTrack
+from .errors import OmniSyncError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+DEFAULT_IMAGE_FPS = Fraction(25)
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: Fraction  # exact: 30000/1001 for 29.97
+    frame_count: int  # frames on the constant-rate grid that iter_frames yields
+    duration: float  # seconds
+    has_audio: bool
+    variable_frame_rate: bool = False
+    is_image: bool = False
+
+
+def _open_error(path: Path, error: Exception) -> OmniSyncError:
+    return OmniSyncError(
+        f"cannot read '{path}' as video: {error}. Check that it is a complete video or image file "
+        "(re-export it, or convert it with ffmpeg -i in.xxx out.mp4)"
+    )
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise OmniSyncError(f"'{path}' does not exist; check the path")
+    if path.is_dir():
+        raise OmniSyncError(f"'{path}' is a folder; give a video or image file")
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+# ----------------------------------------------------------------------------- images
+def _image_frames(path: Path) -> tuple[list[np.ndarray], Fraction]:
+    from PIL import Image, ImageSequence
+
+    try:
+        with Image.open(path) as image:
+            frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(image)]
+            duration_ms = image.info.get("duration") or 0
+    except Exception as error:  # PIL raises many types for bad files
+        raise _open_error(path, error) from error
+    fps = Fraction(1000, int(duration_ms)).limit_denominator(1001) if len(frames) > 1 and duration_ms else None
+    return frames, fps or DEFAULT_IMAGE_FPS
+
+
+# ----------------------------------------------------------------------------- probing
+def _nominal_fps(stream) -> Fraction:
+    for rate in (stream.base_rate, stream.average_rate, stream.guessed_rate):
+        if rate:
+            return Fraction(rate.numerator, rate.denominator)
+    raise OmniSyncError(f"the video stream of '{stream.container.name}' has no frame rate")
+
+
+def _scan_timestamps(container, stream) -> np.ndarray:
+    """Presentation times (s) of every video packet, sorted; demux only, no decoding."""
+    times = [p.pts for p in container.demux(stream) if p.pts is not None and p.size]
+    if not times:
+        return np.zeros(0)
+    return np.sort(np.asarray(times, dtype=np.float64)) * float(stream.time_base)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """What a source holds, without decoding pictures: size, exact fps, frames, duration."""
+    import av
+
+    path = Path(path)
+    _check_exists(path)
+    if _is_image(path):
+        frames, fps = _image_frames(path)
+        h, w = frames[0].shape[:2]
+        return VideoInfo(str(path), w, h, fps, len(frames), float(len(frames) / fps), False, False, True)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise OmniSyncError(f"'{path}' has no video stream; give a video or an image")
+            stream = container.streams.video[0]
+            has_audio = bool(container.streams.audio)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            fps = _nominal_fps(stream)
+            times = _scan_timestamps(container, stream)
+    except OmniSyncError:
+        raise
+    except Exception as error:
+        raise _open_error(path, error) from error
+    if len(times) == 0:
+        raise OmniSyncError(f"'{path}' holds no video frames; the file may be truncated")
+    steps = np.diff(times)
+    frame_time = 1.0 / float(fps)
+    variable = bool(len(steps) and (np.abs(steps - frame_time) > 0.25 * frame_time).any())
+    duration = float(times[-1] - times[0]) + frame_time
+    frame_count = len(times) if not variable else max(1, round(duration * float(fps)))
+    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False)
+
+
+# ----------------------------------------------------------------------------- decoding
+def _decoded(container, stream, start_time: float) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in s from the stream's first frame, RGB picture) from ``start_time`` on."""
+    first = stream.start_time if stream.start_time is not None else 0
+    if start_time > 0:
+        container.seek(first + int(start_time / float(stream.time_base)), stream=stream, backward=True)
+    for frame in container.decode(stream):
+        if frame.pts is None:
+            continue
+        yield (frame.pts - first) * float(stream.time_base), frame.to_ndarray(format="rgb24")
+
+
+def _on_grid(decoded: Iterator[tuple[float, np.ndarray]], fps: Fraction, start: int, stop: int):
+    """Resample (time, picture) pairs to the constant grid k / fps for k in [start, stop)."""
+    half = 0.5 / float(fps)
+    k, previous = start, None
+    for time, picture in decoded:
+        while k < stop and previous is not None and time > k / fps + half:
+            yield previous
+            k += 1
+        if k >= stop:
+            return
+        previous = picture
+    while k < stop and previous is not None:
+        yield previous
+        k += 1
+
+
+def iter_frames(path: str | os.PathLike, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+    """Frames ``start .. start+count`` on the constant-rate grid, each uint8 [H, W, 3] RGB."""
+    import av
+
+    path = Path(path)
+    info = probe_video(path)
+    stop = info.frame_count if count is None else min(info.frame_count, start + count)
+    if _is_image(path):
+        frames, _ = _image_frames(path)
+        yield from frames[start:stop]
+        return
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            decoded = _decoded(container, stream, max(0.0, (start - 1) / float(info.fps)))
+            yield from _on_grid(decoded, info.fps, start, stop)
+    except av.error.FFmpegError as error:
+        raise _open_error(path, error) from error
+
+
+def read_frames(path: str | os.PathLike, start: int = 0, count: int | None = None) -> np.ndarray:
+    """All requested frames at once: uint8 [T, H, W, 3]. Use iter_frames for long videos."""
+    frames = list(iter_frames(path, start, count))
+    if not frames:
+        raise OmniSyncError(f"'{path}' has no frames in the range {start}..{start + (count or 0)}")
+    return np.stack(frames)
+
+
+# ----------------------------------------------------------------------------- encoding
+def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Fail early, before any work, when the output cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise OmniSyncError(f"output '{path}' is a folder; give a file name such as out.mp4")
+    if path.exists() and not overwrite:
+        raise OmniSyncError(f"output '{path}' already exists; pass --overwrite or choose another name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OmniSyncError(f"output folder '{folder}' does not exist; create it first")
+    try:  # the only reliable test (root ignores permission bits, some mounts are read-only)
+        probe = tempfile.NamedTemporaryFile(prefix=f".{path.stem}.", suffix=".probe", dir=folder)
+        probe.close()
+    except OSError as error:
+        raise OmniSyncError(f"output folder '{folder}' is not writable ({error.strerror}); "
+                            "choose another output location") from error
+    return path
+
+
+class VideoWriter:
+    """Atomic h264 writer: frames stream in, audio is muxed interleaved, rename on close.
+
+    Use as a context manager: leaving the block with an exception (Ctrl-C included) deletes
+    the temporary file, and the target is untouched.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: Fraction | int | float,
+        audio: AudioTrack | None = None,
+        *,
+        overwrite: bool = False,
+        crf: int = 18,
+        preset: str = "medium",
+    ):
+        self.path = check_output_path(path, overwrite)
+        self.fps = Fraction(fps).limit_denominator(100000)
+        self.audio = _aac_ready(audio) if audio is not None else None
+        self.crf, self.preset = crf, preset
+        fd, temp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}",
+                                    dir=self.path.parent)
+        os.close(fd)
+        self._temp = Path(temp)
+        self._container = None
+        self._video = None
+        self._audio = None
+        self._audio_done = 0
+        self._finished = False
+        self.frames_written = 0
+
+    def _start(self, width: int, height: int) -> None:
+        import av
+
+        fmt = "mp4" if self.path.suffix.lower() in {".mp4", ".m4v", ""} else None
+        self._container = av.open(str(self._temp), mode="w", format=fmt)
+        self._video = self._container.add_stream("libx264", rate=self.fps)
+        self._video.width, self._video.height = width + width % 2, height + height % 2
+        self._video.pix_fmt = "yuv420p"
+        self._video.time_base = 1 / self.fps
+        self._video.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.audio is not None:
+            layout = "mono" if self.audio.channels == 1 else "stereo"
+            self._audio = self._container.add_stream("aac", rate=self.audio.sample_rate, layout=layout)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 [H, W, 3] RGB frame (odd sizes are padded to even by one pixel)."""
+        import av
+
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"VideoWriter.write wants uint8 [H, W, 3], got {frame.dtype} {frame.shape}")
+        if self._container is None:
+            self._start(frame.shape[1], frame.shape[0])
+        if frame.shape[0] % 2 or frame.shape[1] % 2:
+            frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        picture.pts = self.frames_written
+        for packet in self._video.encode(picture):
+            self._container.mux(packet)
+        self.frames_written += 1
+        if self._audio is not None:
+            self._encode_audio_until(round(self.frames_written / self.fps * self.audio.sample_rate))
+
+    def _encode_audio_until(self, sample: int, final: bool = False) -> None:
+        import av
+
+        size = self._audio.codec_context.frame_size or 1024
+        end = min(sample, self.audio.samples.shape[1])
+        while self._audio_done + size <= end or (final and self._audio_done < end):
+            chunk = self.audio.samples[:, self._audio_done : self._audio_done + size]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp",
+                                               layout="mono" if chunk.shape[0] == 1 else "stereo")
+            frame.sample_rate = self.audio.sample_rate
+            frame.pts = self._audio_done
+            for packet in self._audio.encode(frame):
+                self._container.mux(packet)
+            self._audio_done += chunk.shape[1]
+        if final:
+            for packet in self._audio.encode(None):
+                self._container.mux(packet)
+
+    def close(self) -> Path:
+        """Finish the file and move it into place; returns the output path."""
+        if self._container is None:
+            self.abort()
+            raise OmniSyncError("no frames were produced, so no video was written")
+        for packet in self._video.encode(None):
+            self._container.mux(packet)
+        if self._audio is not None:
+            self._encode_audio_until(self.audio.samples.shape[1], final=True)
+        self._container.close()
+        self._container = None
+        os.replace(self._temp, self.path)
+        self._finished = True
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far; the target file is left as it was."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away
+                pass
+            self._container = None
+        self._temp.unlink(missing_ok=True)
+        self._finished = True
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self._finished:
+            self.close()
+
+
+def _aac_ready(audio: AudioTrack) -> AudioTrack:
+    """AAC takes mono or stereo at its standard rates: down-mix and resample where needed."""
+    samples = audio.samples
+    if samples.shape[0] > 2:
+        samples = np.stack([samples[0::2].mean(0), samples[1::2].mean(0)])  # even -> left, odd -> right
+    track = AudioTrack(np.ascontiguousarray(samples, dtype=np.float32), audio.sample_rate)
+    if audio.sample_rate not in AAC_RATES:
+        track = track.resampled(48000)
+    return track

@@ -1,0 +1,102 @@
+"""``omnisync run`` as a user runs it: a real process, real files, clear errors, no debris."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from omnisync_core.audio.decode import load_audio_track
+from omnisync_core.video import probe_video
+from tests.synth import make_video, tone, write_audio
+
+
+def omnisync(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "omnisync_core", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_run_on_real_clip_follows_the_audio_length(media, tmp_path):
+    out = tmp_path / "dub.mp4"
+    result = omnisync("run", "--video", media("sun.mp4"), "--audio", media("yongen.wav"), "--out", out,
+                      "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    info = probe_video(out)
+    assert info.fps == 25 and info.frame_count == 200 and info.has_audio
+    assert abs(load_audio_track(out).duration - 8.0) <= 0.020
+
+
+@pytest.mark.slow
+def test_run_sun_with_60s_english(media, tmp_path):
+    out = tmp_path / "sun_eng.mp4"
+    result = omnisync("run", "--video", media("sun.mp4"), "--audio", media("eng.wav"), "--out", out,
+                      "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    info = probe_video(out)
+    assert info.fps == 25 and info.frame_count == 1500 and abs(info.duration - 60) < 0.04
+
+
+def _bad_inputs(tmp_path: Path, media) -> dict:
+    video = make_video(tmp_path / "v.mp4", 25, 0.4)
+    speech = write_audio(tmp_path / "s.wav", tone(0.5))
+    text = tmp_path / "text.mp4"
+    text.write_text("hello\n" * 100)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(media("sun.mp4").read_bytes()[:20000])
+    empty = tmp_path / "empty.wav"
+    wavfile.write(empty, 16000, np.zeros(0, np.int16))
+    exists = tmp_path / "exists.mp4"
+    exists.write_bytes(b"keep me")
+    out = tmp_path / "out.mp4"
+    return {
+        "missing video": (["--video", tmp_path / "nope.mp4", "--audio", speech, "--out", out], "does not exist"),
+        "missing audio": (["--video", video, "--audio", tmp_path / "nope.wav", "--out", out], "does not exist"),
+        "truncated mp4": (["--video", cut, "--audio", speech, "--out", out], "cannot read"),
+        "text as mp4": (["--video", text, "--audio", speech, "--out", out], "cannot read"),
+        "silent video as audio": (["--video", video, "--audio", video, "--out", out], "no audio track"),
+        "zero-length audio": (["--video", video, "--audio", empty, "--out", out], "zero length"),
+        "unwritable folder": (["--video", video, "--audio", speech, "--out", "/proc/out.mp4"], "not writable"),
+        "missing folder": (["--video", video, "--audio", speech, "--out", tmp_path / "no/out.mp4"], "does not exist"),
+        "output exists": (["--video", video, "--audio", speech, "--out", exists], "already exists"),
+    }
+
+
+def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, media):
+    cases = _bad_inputs(tmp_path, media)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for name, (args, message) in cases.items():
+        result = omnisync("run", *args, "--preset", "ultrafast")
+        assert result.returncode == 2, (name, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("omnisync: error:"), (name, result.stderr)
+        assert message in lines[0], (name, lines[0])
+        assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_killing_a_run_leaves_no_output_file(tmp_path, media, sig):
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "omnisync_core", "run", "--video", media("sun.mp4"),
+                                "--audio", media("eng.wav"), "--out", out, "--preset", "slow"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert process.poll() is None, "the run finished before it could be interrupted"
+    os.kill(process.pid, sig)
+    process.wait(timeout=30)
+    assert not out.exists()
+    leftovers = list(tmp_path.iterdir())
+    if sig != signal.SIGKILL:  # a clean stop also removes the hidden partial file
+        assert leftovers == []
+        assert process.returncode == 130
+    else:
+        assert all(p.name.startswith(".") for p in leftovers)
