@@ -154,9 +154,7 @@ def test_execution_error_names_the_node(tmp_path, files, monkeypatch, capsys):
             str(tmp_path / "out"),
         )
     assert rc == 2
-    assert (
-        "node 7 (FailNode) failed: RuntimeError: the fake node failed on purpose" in capsys.readouterr().err
-    )
+    assert "node 7 (FailNode) failed: RuntimeError: the fake node failed on purpose" in capsys.readouterr().err
 
 
 def test_server_vanishing_mid_job_is_retried_on_the_next(tmp_path, files, monkeypatch, capsys):
@@ -317,9 +315,7 @@ def test_output_refs_take_every_list():
                 "images": [{"filename": "a.mp4", "subfolder": "video", "type": "output"}],
                 "animated": [True],
             },
-            "5": {
-                "gifs": [{"filename": "b.mp4", "subfolder": "", "type": "output", "format": "video/h264-mp4"}]
-            },
+            "5": {"gifs": [{"filename": "b.mp4", "subfolder": "", "type": "output", "format": "video/h264-mp4"}]},
             "6": {"audio": [{"filename": "c.flac", "subfolder": "audio", "type": "output"}]},
             "7": {"videos": [{"filename": "d.webm", "subfolder": "", "type": "output"}], "text": ["hello"]},
             "8": {"images": [{"filename": "p.png", "subfolder": "", "type": "temp"}]},
@@ -327,3 +323,28 @@ def test_output_refs_take_every_list():
     }
     assert [r["filename"] for r in output_refs(entry)] == ["a.mp4", "b.mp4", "c.flac", "d.webm"]
     assert len(output_refs(entry, include_temp=True)) == 5
+
+
+def test_unreachable_first_server_falls_through_to_the_next(tmp_path, files, monkeypatch, capsys):
+    listing = tmp_path / "media" / "jobs.json"
+    listing.write_text(json.dumps([{"video": "face.mp4"}, {"name": "second", "video": "face2.mp4", "3.steps": 2}]))
+    out = tmp_path / "out"
+    with FakeComfyUI(tmp_path / "b") as healthy:
+        rc = omnisync(
+            monkeypatch,
+            str(write_workflow(tmp_path)),
+            "--server",
+            free_port_url(),
+            "--server",
+            healthy.url,
+            "--jobs",
+            str(listing),
+            "--input",
+            f"audio={files['speech.wav']}",
+            "--out",
+            str(out),
+        )
+        assert rc == 0, capsys.readouterr().err
+        assert sorted(p["prompt"]["3"]["inputs"]["steps"] for p in healthy.prompts) == [2, 4]
+    assert (out / "face" / "vhs_00001.mp4").read_bytes() == lipsync_bytes(b"VIDEO-A", b"AUDIO")
+    assert (out / "second" / "vhs_00001.mp4").read_bytes() == lipsync_bytes(b"VIDEO-B", b"AUDIO")
