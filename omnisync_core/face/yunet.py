@@ -1,0 +1,71 @@
+"""YuNet through ``cv2.FaceDetectorYN`` (Apache-2.0 weights from ``opencv/face_detection_yunet``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .detection import Detection, as_rgb_uint8
+from .weights import resolve_face_weights
+
+YUNET_REPO = "opencv/face_detection_yunet"
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+
+
+class YuNetDetector:
+    """Boxes + 5 key points. The export is 640x640; the input size is set per frame size,
+    and frames larger than ``max_size`` are downscaled first (results are scaled back)."""
+
+    name = "opencv-yunet"
+
+    def __init__(
+        self,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        max_size: int = 640,
+        repo: str = YUNET_REPO,
+        filename: str = YUNET_FILE,
+        path: str | Path | None = None,
+        models_dir: str | Path | None = None,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool | None = None,
+    ) -> None:
+        self.weights = resolve_face_weights(
+            repo, filename, path, models_dir, revision, cache_dir, local_files_only
+        )
+        self.max_size = max_size
+        self._net = cv2.FaceDetectorYN.create(
+            str(self.weights), "", (320, 320), score_threshold, nms_threshold, 5000
+        )
+        self._size: tuple[int, int] | None = None
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        rgb = as_rgb_uint8(image)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_size / max(h, w))
+        if min(h, w) * scale < 8:
+            return []
+        small = (
+            rgb
+            if scale == 1.0
+            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        size = (bgr.shape[1], bgr.shape[0])
+        if size != self._size:
+            self._net.setInputSize(size)
+            self._size = size
+        _, faces = self._net.detect(bgr)
+        if faces is None:
+            return []
+        out = []
+        for row in faces:
+            x, y, bw, bh = row[:4] / scale
+            kps = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+            box = np.array([x, y, x + bw, y + bh], np.float32)
+            out.append(Detection(box=box, kps=kps, score=float(row[14])))
+        out.sort(key=lambda d: -d.score)
+        return out

@@ -1,0 +1,270 @@
+"""Where weights come from: an explicit local path, then ComfyUI's models folder, then the
+Hugging Face cache / a download through ``huggingface_hub`` (revision pinning, resume,
+``HF_HUB_OFFLINE``). Safetensors only, never pickle, never remote code.
+
+An OmniSync model repository holds ``config.json`` (architecture + component repositories)
+beside ``model.safetensors``. ``models_dir`` is passed in by the caller (the ComfyUI nodes pass
+``ComfyUI/models/omnisync``); this module never imports ComfyUI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import OmniSyncError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT = "omnisync-dit"
+FORMAT_VERSION = 1
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub saw it at import, or as the environment says now."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def models_dir_folder(repo: str, models_dir: str | os.PathLike | None) -> Path | None:
+    """``<models_dir>/<owner>--<name>`` for a repository id, or None without a models_dir."""
+    if models_dir is None:
+        return None
+    return Path(models_dir) / repo.replace("/", "--")
+
+
+def _check_repo_id(repo: str) -> None:
+    if not _REPO_ID.match(repo):
+        raise OmniSyncError(
+            f"{repo!r} is neither an existing local folder nor a Hugging Face repository id "
+            "('owner/name'); check the path or the model name"
+        )
+
+
+def _missing_message(repo: str, files: str, revision: str | None, folder: Path | None, why: str) -> str:
+    where = f"{folder}" if folder is not None else "a local folder and pass its path"
+    rev = f" at revision {revision}" if revision else ""
+    return (
+        f"cannot get {files} of the Hugging Face repository {repo}{rev} ({why}); "
+        f"download it from https://huggingface.co/{repo} into {where}, "
+        "or go online (unset HF_HUB_OFFLINE) so it downloads automatically"
+    )
+
+
+def resolve_model(
+    repo_or_path: str | os.PathLike,
+    revision: str | None = None,
+    models_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    allow_patterns: list[str] | None = None,
+    download_to_models_dir: bool = False,
+    required: tuple[str, ...] = (),
+) -> Path:
+    """Folder holding a model repository: local folder > models_dir/<owner>--<name> > HF cache /
+    download. ``required`` names files that must be present (checked and named in errors)."""
+    path = Path(repo_or_path).expanduser()
+    if path.is_dir():
+        _require(path, required, str(repo_or_path))
+        return path
+    repo = str(repo_or_path)
+    _check_repo_id(repo)
+    folder = models_dir_folder(repo, models_dir)
+    if folder is not None and folder.is_dir() and all((folder / f).is_file() for f in required):
+        return folder
+    from huggingface_hub import snapshot_download
+
+    offline = is_offline()
+    files = ", ".join(required) if required else "the files"
+    try:
+        local = snapshot_download(
+            repo,
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=allow_patterns,
+            local_files_only=offline,
+            local_dir=folder if (download_to_models_dir and folder is not None) else None,
+        )
+    except Exception as error:  # LocalEntryNotFoundError, RepositoryNotFoundError, network errors
+        why = "offline (HF_HUB_OFFLINE is set) and not in the cache" if offline else type(error).__name__
+        raise OmniSyncError(_missing_message(repo, files, revision, folder, why)) from error
+    local = Path(local)
+    missing = [f for f in required if not (local / f).is_file()]
+    if missing:
+        raise OmniSyncError(
+            _missing_message(repo, ", ".join(missing), revision, folder, "not in the snapshot")
+        )
+    return local
+
+
+def hub_file(
+    repo: str,
+    filename: str,
+    revision: str | None = None,
+    models_dir: str | os.PathLike | None = None,
+    local_path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    download_to_models_dir: bool = False,
+) -> Path:
+    """One file of a repository (e.g. face-detector weights): local_path > models_dir > HF cache."""
+    if local_path is not None:
+        path = Path(local_path).expanduser()
+        if not path.is_file():
+            raise OmniSyncError(
+                f"{path} does not exist; point to the downloaded {filename} or leave it empty"
+            )
+        return path
+    _check_repo_id(repo)
+    folder = models_dir_folder(repo, models_dir)
+    if folder is not None and (folder / filename).is_file():
+        return folder / filename
+    from huggingface_hub import hf_hub_download
+
+    offline = is_offline()
+    try:
+        return Path(
+            hf_hub_download(
+                repo,
+                filename,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=offline,
+                local_dir=folder if (download_to_models_dir and folder is not None) else None,
+            )
+        )
+    except Exception as error:
+        why = "offline (HF_HUB_OFFLINE is set) and not in the cache" if offline else type(error).__name__
+        raise OmniSyncError(_missing_message(repo, filename, revision, folder, why)) from error
+
+
+def _require(folder: Path, files: tuple[str, ...], name: str) -> None:
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise OmniSyncError(
+            f"model folder {name} lacks {', '.join(missing)}; it is not a complete model repository"
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# OmniSync model repositories
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # OmniSyncDiT, eval mode
+    config: Any  # DiTConfig
+    latent_space: Any  # vae.LatentSpace | None
+    audio_spec: dict  # config.audio_features (which encoder makes the audio windows)
+    path: Path
+
+
+def read_config(folder: Path):
+    from .model import DiTConfig
+
+    try:
+        data = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise OmniSyncError(f"cannot read {folder / CONFIG_NAME}: {error}") from error
+    if data.get("format") != FORMAT:
+        raise OmniSyncError(
+            f"{folder / CONFIG_NAME} is not an OmniSync model config (format {data.get('format')!r})"
+        )
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise OmniSyncError(
+            f"{folder} was written by a newer OmniSync (format {data['format_version']}); update"
+        )
+    return DiTConfig.from_dict(data["config"])
+
+
+def load_state_dict_strict(model: torch.nn.Module, weights: Path) -> None:
+    """Load safetensors into model; any missing / unexpected key or shape mismatch is an error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise OmniSyncError(
+            f"{weights} is not a readable safetensors file ({error}); it is corrupted or incomplete: "
+            "delete it and download again"
+        ) from error
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+        if wrong:
+            shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in wrong[:8]]
+            parts.append("shape mismatch " + "; ".join(shapes))
+        raise OmniSyncError(
+            f"{weights} does not match its config.json ({'; '.join(parts)}); the weights and config "
+            "come from different models"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def load_omnisync(
+    path_or_repo: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    revision: str | None = None,
+    models_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    load_latent_space: bool = True,
+) -> LoadedModel:
+    """Build the model from config.json and load model.safetensors strictly."""
+    from .model import OmniSyncDiT
+
+    folder = resolve_model(
+        path_or_repo, revision, models_dir, cache_dir,
+        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"], required=(CONFIG_NAME, WEIGHTS_NAME),
+    )  # fmt: skip
+    config = read_config(folder)
+    model = OmniSyncDiT(config)
+    load_state_dict_strict(model, folder / WEIGHTS_NAME)
+    model = model.to(device=device, dtype=dtype).eval()
+    latent = None
+    if load_latent_space:
+        from .vae import make_latent_space
+
+        latent = make_latent_space(config.latent, device=device, dtype=dtype, models_dir=models_dir,
+                                   cache_dir=cache_dir)  # fmt: skip
+    return LoadedModel(model, config, latent, dict(config.audio_features), folder)
+
+
+def save_pretrained(model: torch.nn.Module, out_dir: str | os.PathLike) -> Path:
+    """Write config.json + model.safetensors; each file is written to a temp name then renamed."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.config.to_dict()}
+    fd, tmp_w = tempfile.mkstemp(prefix=".model.", suffix=".tmp", dir=out)
+    os.close(fd)
+    fd, tmp_c = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=out)
+    os.close(fd)
+    try:
+        save_file(state, tmp_w, metadata={"format": "pt"})
+        Path(tmp_c).write_text(json.dumps(config, indent=2) + "\n")
+        os.replace(tmp_w, out / WEIGHTS_NAME)
+        os.replace(tmp_c, out / CONFIG_NAME)
+    finally:
+        for tmp in (tmp_w, tmp_c):
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return out

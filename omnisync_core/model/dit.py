@@ -1,0 +1,146 @@
+"""OmniSyncDiT: the mask-free, audio-conditioned video diffusion transformer (paper fig. 2).
+
+    v = OmniSyncDiT(config)(x, sigma, source, audio)
+
+x and source are latent clips [B, T, C, h, w]; they are concatenated along channels (the
+model sees the whole source clip, no mouth mask), patchified into N tokens per frame and
+run through `depth` blocks of spatial / temporal / audio-cross attention + FFN, each
+modulated by the noise level with adaLN-zero. The output is the flow-matching velocity
+v = eps - x0 with the shape of x.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..errors import OmniSyncError
+from .config import PRESETS, DiTConfig, preset, with_components
+from .layers import FinalLayer, OmniSyncBlock, TimestepEmbedder
+from .math import rope_angles, sincos_1d, sincos_2d
+
+__all__ = ["DiTConfig", "OmniSyncDiT", "PRESETS", "preset", "with_components", "count_parameters"]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class OmniSyncDiT(nn.Module):
+    def __init__(self, config: DiTConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, c, p = config.width, config.latent_channels, config.patch_size
+        self.gradient_checkpointing = config.gradient_checkpointing
+        self.patch_embed = nn.Conv2d(2 * c, d, kernel_size=p, stride=p)  # [noisy ; source] -> tokens
+        self.t_embed = TimestepEmbedder(d)
+        self.audio_embed = nn.Sequential(nn.Linear(config.audio_dim, d), nn.SiLU(), nn.Linear(d, d))
+        self.null_audio = nn.Parameter(torch.empty(config.audio_window, d))  # unconditional audio tokens
+        self.blocks = nn.ModuleList(
+            OmniSyncBlock(d, config.heads, config.mlp_ratio, config.attention) for _ in range(config.depth)
+        )
+        self.final = FinalLayer(d, c * p * p)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.xavier_uniform_(self.patch_embed.weight.view(self.patch_embed.weight.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.bias)
+        for layer in (self.t_embed.mlp[0], self.t_embed.mlp[2]):
+            nn.init.normal_(layer.weight, std=0.02)
+        nn.init.normal_(self.null_audio, std=0.02)
+        for block in self.blocks:
+            # adaLN-zero: shift, scale and gate start at zero, so every block starts as identity.
+            nn.init.zeros_(block.ada[-1].weight)
+            nn.init.zeros_(block.ada[-1].bias)
+            # New conditioning path: the audio cross-attention starts silent.
+            nn.init.zeros_(block.audio.proj.weight)
+            nn.init.zeros_(block.audio.proj.bias)
+        nn.init.zeros_(self.final.ada[-1].weight)
+        nn.init.zeros_(self.final.ada[-1].bias)
+        # The final projection is NOT zero (unlike DiT): with it zero, nothing upstream, the
+        # audio path included, would receive a gradient on the first optimiser step.
+
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
+        self.gradient_checkpointing = enabled
+
+    # ----------------------------------------------------------------------------------------
+    def _check_inputs(self, x, sigma, source, audio, audio_drop) -> None:
+        cfg = self.config
+        if x.dim() != 5:
+            raise OmniSyncError(f"x must be [B, T, C, h, w] (rank 5), got shape {tuple(x.shape)}")
+        b, t, c, h, w = x.shape
+        if c != cfg.latent_channels:
+            raise OmniSyncError(
+                f"x has {c} channels but the model expects {cfg.latent_channels} "
+                f"(latent space {cfg.latent.get('kind')})"
+            )
+        if source.shape != x.shape:
+            raise OmniSyncError(
+                f"source must have the shape of x {tuple(x.shape)}, got {tuple(source.shape)}"
+            )
+        if sigma.shape != (b,):
+            raise OmniSyncError(f"sigma must be [B] = [{b}], got shape {tuple(sigma.shape)}")
+        if audio is not None:
+            want = (b, t, cfg.audio_window, cfg.audio_dim)
+            if audio.dim() != 4:
+                raise OmniSyncError(f"audio must be [B, T, W, D] (rank 4), got shape {tuple(audio.shape)}")
+            if tuple(audio.shape) != want:
+                raise OmniSyncError(f"audio must be [B, T, W, D] = {list(want)}, got {list(audio.shape)}")
+        if audio_drop is not None and audio_drop.shape != (b,):
+            raise OmniSyncError(f"audio_drop must be a [B] = [{b}] bool mask, got {tuple(audio_drop.shape)}")
+
+    def embed_audio(
+        self, audio: torch.Tensor | None, audio_drop: torch.Tensor | None, b: int, t: int, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """audio [B, T, W, Da] | None -> audio tokens [B, T, W, D]; dropped / missing => null tokens."""
+        w, d = self.config.audio_window, self.config.width
+        null = self.null_audio.to(dtype)[None, None].expand(b, t, w, d)  # [B, T, W, D]
+        if audio is None:
+            tokens = null
+        else:
+            tokens = self.audio_embed(audio.to(dtype))  # [B, T, W, D]
+            if audio_drop is not None:
+                tokens = torch.where(audio_drop.to(tokens.device).view(b, 1, 1, 1), null, tokens)
+        pos = sincos_1d(torch.arange(w, device=tokens.device), d).to(dtype)  # [W, D]
+        return tokens + pos
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [B, T, C, h, w] noisy latent at noise level sigma
+        sigma: torch.Tensor,  # [B] in [0, 1]
+        source: torch.Tensor,  # [B, T, C, h, w] clean latent of the source clip
+        audio: torch.Tensor | None = None,  # [B, T, W, Da] audio window per frame; None => null audio
+        audio_drop: torch.Tensor | None = None,  # [B] bool, True => null audio for that sample
+    ) -> torch.Tensor:  # v [B, T, C, h, w]
+        self._check_inputs(x, sigma, source, audio, audio_drop)
+        b, t, c, h, w = x.shape
+        p, d = self.config.patch_size, self.config.width
+        dtype = self.patch_embed.weight.dtype
+        hp, wp = -(-h // p), -(-w // p)  # token grid (odd sizes are zero-padded to a multiple of p)
+
+        z = torch.cat([x, source], dim=2).to(dtype).flatten(0, 1)  # [B*T, 2C, h, w]
+        z = F.pad(z, (0, wp * p - w, 0, hp * p - h))  # [B*T, 2C, hp*p, wp*p]
+        tokens = self.patch_embed(z).flatten(2).transpose(1, 2)  # [B*T, N, D]
+        tokens = tokens + sincos_2d(hp, wp, d, device=z.device).to(dtype)  # positions in space
+        tokens = tokens.reshape(b, t, hp * wp, d)  # [B, T, N, D]
+
+        cond = self.t_embed(sigma.to(z.device))  # [B, D]
+        audio_tokens = self.embed_audio(audio, audio_drop, b, t, dtype)  # [B, T, W, D]
+        rope_t = rope_angles(torch.arange(t, device=z.device), d // self.config.heads)  # positions in time
+
+        for block in self.blocks:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                tokens = checkpoint(block, tokens, cond, audio_tokens, rope_t, use_reentrant=False)
+            else:
+                tokens = block(tokens, cond, audio_tokens, rope_t)  # [B, T, N, D]
+
+        out = self.final(tokens, cond)  # [B, T, N, C*p*p]
+        out = out.view(b, t, hp, wp, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)  # [B, T, C, hp, p, wp, p]
+        out = out.reshape(b, t, c, hp * p, wp * p)[..., :h, :w]  # [B, T, C, h, w]
+        return out.to(x.dtype)

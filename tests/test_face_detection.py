@@ -1,0 +1,136 @@
+"""Detection backends, weight resolution through a local stand-in of the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from omnisync_core.errors import OmniSyncError
+from omnisync_core.face.detection import make_detector
+from omnisync_core.face.scrfd import SCRFD_FILE, SCRFD_REPO
+from omnisync_core.face.weights import resolve_face_weights
+from omnisync_core.face.yunet import YUNET_FILE, YUNET_REPO
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hub_standin(cache: Path, repo: str, filename: str, source: Path) -> Path:
+    """Lay ``source`` out in ``cache`` as the Hub cache would hold ``repo``/``filename``."""
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    target = folder / "snapshots" / COMMIT / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(COMMIT)
+    return cache
+
+
+def first_frame(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+@pytest.fixture
+def hub(tmp_path, shared_weights):
+    cache = tmp_path / "hub"
+    hub_standin(cache, YUNET_REPO, YUNET_FILE, shared_weights("face_detection_yunet_2023mar.onnx"))
+    hub_standin(cache, SCRFD_REPO, SCRFD_FILE, shared_weights("scrfd_500m_bnkps.onnx"))
+    return cache
+
+
+def check_sun_face(detections, frame):
+    assert detections, "no face found"
+    d = detections[0]
+    x1, y1, x2, y2 = d.box
+    assert 180 < x1 < 260 and 130 < y1 < 220 and 300 < x2 < 380 and 280 < y2 < 350
+    assert d.kps.shape == (5, 2)
+    assert d.kps[0, 0] < d.kps[1, 0] and d.kps[3, 0] < d.kps[4, 0]  # right eye/mouth corner on image left
+    assert d.kps[0, 1] < d.kps[2, 1] < d.kps[3, 1]
+
+
+def test_yunet_through_hub_standin(hub, media):
+    frame = first_frame(media("sun.mp4"))
+    detector = make_detector("opencv", cache_dir=hub, local_files_only=True)
+    assert detector.name == "opencv-yunet"
+    check_sun_face(detector.detect(frame), frame)
+
+
+def test_scrfd_through_hub_standin(hub, media):
+    frame = first_frame(media("sun.mp4"))
+    detector = make_detector("insightface", cache_dir=hub, local_files_only=True)
+    assert detector.name == "insightface-scrfd"
+    check_sun_face(detector.detect(frame), frame)
+
+
+def test_dlib_has_dense_landmarks(media):
+    frame = first_frame(media("sun.mp4"))
+    detections = make_detector("dlib").detect(frame)
+    check_sun_face(detections, frame)
+    assert detections[0].landmarks.shape == (68, 2)
+
+
+def test_auto_prefers_yunet_then_falls_back_to_dlib(hub, tmp_path):
+    assert make_detector("auto", cache_dir=hub, local_files_only=True).name == "opencv-yunet"
+    assert make_detector("auto", cache_dir=tmp_path / "empty", local_files_only=True).name == "dlib-hog"
+
+
+def test_models_dir_and_explicit_path_come_before_the_cache(tmp_path, shared_weights):
+    source = shared_weights("face_detection_yunet_2023mar.onnx")
+    folder = tmp_path / "models" / "opencv--face_detection_yunet"
+    folder.mkdir(parents=True)
+    shutil.copyfile(source, folder / YUNET_FILE)
+    found = resolve_face_weights(
+        YUNET_REPO, YUNET_FILE, models_dir=tmp_path / "models", local_files_only=True
+    )
+    assert found == folder / YUNET_FILE
+    assert resolve_face_weights(YUNET_REPO, YUNET_FILE, path=source) == source
+    assert resolve_face_weights(YUNET_REPO, YUNET_FILE, path=source.parent) == source
+
+
+def test_missing_weights_offline_names_repo_file_and_folder(tmp_path):
+    with pytest.raises(OmniSyncError) as error:
+        make_detector("opencv", cache_dir=tmp_path, models_dir=tmp_path / "models", local_files_only=True)
+    message = str(error.value)
+    assert YUNET_REPO in message and YUNET_FILE in message
+    assert str(tmp_path / "models" / "opencv--face_detection_yunet") in message
+
+
+def test_env_offline_hub_cache_in_fresh_process(hub, tmp_path, media):
+    """The ordinary user path: HF_HUB_CACHE + HF_HUB_OFFLINE=1 set before huggingface_hub loads."""
+    code = (
+        "import json, av\n"
+        "from omnisync_core.face import make_detector\n"
+        f"f = next(av.open({str(media('sun.mp4'))!r}).decode(video=0)).to_ndarray(format='rgb24')\n"
+        "out = {}\n"
+        "for b in ('opencv', 'insightface'):\n"
+        "    out[b] = len(make_detector(b).detect(f))\n"
+        "print(json.dumps(out))\n"
+    )
+    env = dict(os.environ, HF_HUB_CACHE=str(hub), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"opencv": 1, "insightface": 1}
+    env["HF_HUB_CACHE"] = str(tmp_path / "nothing")
+    missing = subprocess.run(
+        [sys.executable, "-c", "from omnisync_core.face import make_detector; make_detector('opencv')"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert missing.returncode != 0 and "opencv/face_detection_yunet" in missing.stderr
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (16, 16, 3), (48, 64, 4), (2160, 3840, 3)])
+def test_odd_frames_do_not_crash(shape, shared_weights):
+    detector = make_detector("opencv", path=shared_weights("face_detection_yunet_2023mar.onnx"))
+    assert detector.detect(np.zeros(shape, np.uint8)) == []

@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from omnisync_core.errors import OmniSyncError
+from omnisync_core.model import DiTConfig, OmniSyncDiT, count_parameters, preset, with_components
+
+
+def _inputs(cfg, b=1, t=3, h=16, w=16):
+    x = torch.randn(b, t, cfg.latent_channels, h, w)
+    return x, torch.rand(b), torch.randn_like(x), torch.randn(b, t, cfg.audio_window, cfg.audio_dim)
+
+
+@pytest.mark.parametrize("t,h,w", [(1, 16, 16), (3, 15, 13), (5, 7, 9)])
+def test_shapes_odd_frames_and_sizes(t, h, w):
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    model = OmniSyncDiT(cfg)
+    x, sigma, src, audio = _inputs(cfg, 2, t, h, w)
+    v = model(x, sigma, src, audio)
+    assert v.shape == x.shape and v.dtype == torch.float32
+    assert torch.isfinite(v).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision(dtype):
+    cfg = preset("tiny")
+    model = OmniSyncDiT(cfg).to(dtype)
+    x, sigma, src, audio = _inputs(cfg)
+    v = model(x.to(dtype), sigma, src.to(dtype), audio.to(dtype))
+    assert v.dtype == dtype and v.shape == x.shape
+
+
+def test_rank_and_shape_errors():
+    cfg = preset("tiny")
+    model = OmniSyncDiT(cfg)
+    x, sigma, src, audio = _inputs(cfg)
+    with pytest.raises(OmniSyncError, match="rank 5"):
+        model(x[0], sigma, src[0], audio)
+    with pytest.raises(OmniSyncError, match="channels"):
+        model(x[:, :, :3], sigma, src[:, :, :3], audio)
+    with pytest.raises(OmniSyncError, match="rank 4"):
+        model(x, sigma, src, audio[0])
+    with pytest.raises(OmniSyncError, match=r"audio must be \[B, T, W, D\]"):
+        model(x, sigma, src, audio[:, :, :4])
+    with pytest.raises(OmniSyncError, match="sigma"):
+        model(x, sigma[None], src, audio)
+    with pytest.raises(OmniSyncError, match="source"):
+        model(x, sigma, src[:, :2], audio)
+
+
+def test_audio_path_zero_at_init_then_learns():
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    model = OmniSyncDiT(cfg)
+    x, sigma, src, audio = _inputs(cfg, 2)
+    with torch.no_grad():
+        v1, v2 = model(x, sigma, src, audio), model(x, sigma, src, torch.randn_like(audio))
+        v_null = model(x, sigma, src, None)
+    assert torch.equal(v1, v2) and torch.equal(v1, v_null)
+
+    # A loss that can only be lowered through the audio: target depends on the audio.
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    target = audio.mean(dim=(2, 3))[:, :, None, None, None].expand_as(x)
+    loss = (model(x, sigma, src, audio) - target).pow(2).mean()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        v1, v2 = model(x, sigma, src, audio), model(x, sigma, src, torch.randn_like(audio))
+    assert not torch.allclose(v1, v2)
+
+
+def test_audio_drop_mask_equals_null_audio():
+    torch.manual_seed(0)
+    model = OmniSyncDiT(preset("tiny"))
+    for p in model.parameters():  # make the audio path live
+        torch.nn.init.normal_(p, std=0.05) if p.dim() > 1 else None
+    x, sigma, src, audio = _inputs(model.config, 2)
+    with torch.no_grad():
+        mixed = model(x, sigma, src, audio, audio_drop=torch.tensor([False, True]))
+        cond = model(x, sigma, src, audio)
+        null = model(x, sigma, src, None)
+    assert torch.allclose(mixed[0], cond[0], atol=1e-6)
+    assert torch.allclose(mixed[1], null[1], atol=1e-6)
+    assert not torch.allclose(cond[1], null[1])
+
+
+def test_gradient_checkpointing_same_gradients():
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    a, b = OmniSyncDiT(cfg), OmniSyncDiT(cfg.replace(gradient_checkpointing=True))
+    b.load_state_dict(a.state_dict())
+    x, sigma, src, audio = _inputs(cfg)
+    for m in (a, b):
+        m.train()
+        m(x, sigma, src, audio).square().mean().backward()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        if pa.grad is not None:
+            assert torch.allclose(pa.grad, pb.grad, atol=1e-6)
+
+
+def test_presets_and_config_roundtrip():
+    assert count_parameters(OmniSyncDiT(preset("tiny"))) < 200_000
+    cfg = with_components(preset("tiny"), latent="kl", audio="whisper")
+    assert cfg.latent["kind"] == "kl" and cfg.latent_channels == 4 and cfg.audio_dim == 384
+    assert DiTConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(OmniSyncError, match="unknown fields"):
+        DiTConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(OmniSyncError, match="divisible by heads"):
+        DiTConfig(width=30, heads=4)
+    with pytest.raises(OmniSyncError, match="preset"):
+        preset("huge")
