@@ -97,7 +97,7 @@ def read_shard(path: Path) -> Shard:
 
     meta = shard_metadata(path)
     if meta is None or meta.get("format") != FORMAT:
-        raise OmniSyncError(f"{path} is not a readable OmniSync dataset shard; rebuild it with `omnisync data build`") from error
+        raise OmniSyncError(f"{path} is not a readable OmniSync dataset shard; rebuild it with `omnisync data build`")
     t = load_file(str(path))
     return Shard(
         crops=t["crops"],
@@ -140,7 +140,9 @@ def read_manifest(root: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise OmniSyncError(f"cannot read the dataset manifest {path} ({error}); build it with `omnisync data build`") from error
+        raise OmniSyncError(
+            f"cannot read the dataset manifest {path} ({error}); build it with `omnisync data build`"
+        ) from error
     if data.get("format") != FORMAT:
         raise OmniSyncError(f"{path} is not an OmniSync dataset manifest")
     return data
