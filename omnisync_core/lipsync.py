@@ -1,0 +1,151 @@
+"""Re-generate face crops so the mouth follows new audio: encode -> progressive init -> DS-CFG
+flow-matching sampling -> decode, over fixed-size frame windows with a linear cross-fade.
+
+Memory does not grow with the clip: one window of `window` frames is encoded, sampled and
+decoded at a time (only the output crops are kept). The noise of frame i depends only on
+(seed, i), so the same seed gives the same frames however the clip is windowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import OmniSyncError
+from .sampling import SOLVERS, dscfg_velocity, guidance_map, progressive_init, sample, sigma_schedule
+
+
+@dataclass
+class LipSyncSettings:
+    steps: int = 30  # denoising steps actually run
+    tau: float = 0.92  # progressive init: start at sigma = tau from the source latent
+    shift: float = 3.0  # sigma schedule shift
+    w_base: float = 1.0  # DS-CFG guidance far from the mouth
+    w_peak: float = 3.0  # DS-CFG guidance at the mouth centre
+    spread: float = 0.25  # DS-CFG Gaussian sigma, as a fraction of the face width
+    gamma: float = 1.5  # DS-CFG decay over sigma
+    seed: int = 0
+    window: int = 16  # frames per window
+    overlap: int = 4  # frames shared by consecutive windows (cross-faded)
+    solver: str = "euler"  # "euler" | "heun"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or not 0 < self.tau <= 1:
+            raise OmniSyncError(f"need steps >= 1 and 0 < tau <= 1, got steps={self.steps}, tau={self.tau}")
+        if self.window < 1 or not 0 <= self.overlap < self.window:
+            raise OmniSyncError(
+                f"need window >= 1 and 0 <= overlap < window, got {self.window}, {self.overlap}"
+            )
+        if self.solver not in SOLVERS:
+            raise OmniSyncError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> LipSyncSettings:
+        """Defaults from a model config's ``sampler`` entry, then explicit overrides."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in dict(config.sampler).items() if k in names}
+        return cls(**{**values, **overrides})
+
+
+def window_starts(n_frames: int, window: int, overlap: int) -> list[int]:
+    """Start frames of windows of `window` frames stepping by window - overlap; the last one
+    ends exactly at n_frames (so it may overlap its neighbour by more than `overlap`)."""
+    if n_frames <= window:
+        return [0]
+    step = window - overlap
+    return list(range(0, n_frames - window, step)) + [n_frames - window]
+
+
+def frame_noise(seed: int, frame: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal noise for one frame, a function of (seed, frame index) only. CPU float32."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, int(frame)]).generate_state(2, np.uint32)
+    gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return torch.randn(shape, generator=gen)
+
+
+def _check(crops, audio_windows, mouth_centre, face_width, config) -> None:
+    if crops.dim() != 4 or crops.shape[1] != 3:
+        raise OmniSyncError(f"crops must be [T, 3, S, S] in 0..1, got shape {tuple(crops.shape)}")
+    t, s = crops.shape[0], crops.shape[-1]
+    if crops.shape[-2] != s or s != config.crop_size:
+        raise OmniSyncError(f"crops must be {config.crop_size}x{config.crop_size} for this model, got "
+                            f"{tuple(crops.shape[-2:])}")  # fmt: skip
+    want = (t, config.audio_window, config.audio_dim)
+    if tuple(audio_windows.shape) != want:
+        raise OmniSyncError(
+            f"audio windows must be [T, W, D] = {list(want)}, got {list(audio_windows.shape)} "
+            f"(audio features {config.audio_features.get('kind')})"
+        )
+    if tuple(mouth_centre.shape) != (t, 2) or tuple(face_width.shape) != (t,):
+        raise OmniSyncError(f"mouth_centre must be [T, 2] and face_width [T] with T = {t}, got "
+                            f"{tuple(mouth_centre.shape)} and {tuple(face_width.shape)}")  # fmt: skip
+
+
+@torch.no_grad()
+def _generate_window(loaded, crops, audio, mouth, width, first_frame, settings, device, dtype, callback,
+                     cancelled) -> torch.Tensor:  # fmt: skip
+    """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32)."""
+    model, space = loaded.model, loaded.latent_space
+    z_src = space.encode(crops.to(device)).float()  # [n, C, h, w]
+    n, c, h, w = z_src.shape
+    noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
+    x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
+    ds = space.downscale
+    centre = mouth.to(device).float() / ds - 0.5  # crop px -> latent px (pixel centres on integers)
+    g = guidance_map(
+        (h, w), centre, width.to(device).float() / ds, settings.w_base, settings.w_peak, settings.spread
+    )
+
+    def model_fn(x_, sigma, source, audio_, audio_drop=None):
+        return model(x_.to(dtype), sigma, source.to(dtype), audio_.to(dtype), audio_drop=audio_drop).float()
+
+    velocity = dscfg_velocity(
+        model_fn, z_src[None], audio.to(device)[None].float(), g, settings.tau, settings.gamma
+    )
+    sigmas = sigma_schedule(settings.steps, settings.tau, settings.shift)
+    z = sample(velocity, x[None], sigmas, settings.solver, callback, cancelled)[0]  # [n, C, h, w]
+    return space.decode(z.to(dtype)).float().cpu()
+
+
+def generate_crops(
+    loaded: Any,  # hub.LoadedModel (model, config, latent_space)
+    crops: torch.Tensor,  # [T, 3, S, S] 0..1
+    audio_windows: torch.Tensor,  # [T, W, D]
+    mouth_centre: torch.Tensor,  # [T, 2] (x, y) crop px
+    face_width: torch.Tensor,  # [T] crop px
+    settings: LipSyncSettings | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> torch.Tensor:  # [T, 3, S, S] 0..1, CPU float32
+    settings = settings or LipSyncSettings.from_config(loaded.config)
+    _check(crops, audio_windows, mouth_centre, face_width, loaded.config)
+    n_frames = crops.shape[0]
+    out = torch.empty(crops.shape, dtype=torch.float32)
+    starts = window_starts(n_frames, settings.window, settings.overlap)
+    total, done_before = len(starts) * settings.steps, 0
+    written = 0  # frames [0, written) of `out` hold results
+    for start in starts:
+        stop = min(start + settings.window, n_frames)
+
+        def callback(step, steps, x, denoised, _base=done_before):
+            if progress is not None:
+                progress(_base + step, total)
+
+        new = _generate_window(
+            loaded, crops[start:stop], audio_windows[start:stop], mouth_centre[start:stop],
+            face_width[start:stop], start, settings, device, dtype, callback, cancelled,
+        )  # fmt: skip
+        shared = max(written - start, 0)  # frames also produced by the previous window
+        if shared:
+            ramp = (torch.arange(1, shared + 1, dtype=torch.float32) / (shared + 1)).view(-1, 1, 1, 1)
+            out[start:written] = (1 - ramp) * out[start:written] + ramp * new[:shared]  # linear cross-fade
+        out[start + shared : stop] = new[shared:]
+        written = stop
+        done_before += settings.steps
+    return out
