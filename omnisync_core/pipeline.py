@@ -71,8 +71,9 @@ def run_file(
     speech = AudioTrack(fit_audio(speech.samples, plan.audio_samples(speech.sample_rate)), speech.sample_rate)
 
     done = 0
-    with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf,
-                     preset=settings.preset) as writer:
+    with VideoWriter(
+        out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf, preset=settings.preset
+    ) as writer:
         for chunk in _chunks(iter_planned_frames(video, plan, settings.chunk_frames), settings.chunk_frames):
             check(cancelled)
             for frame in chunk:

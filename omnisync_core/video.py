@@ -195,8 +195,9 @@ def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
         probe = tempfile.NamedTemporaryFile(prefix=f".{path.stem}.", suffix=".probe", dir=folder)
         probe.close()
     except OSError as error:
-        raise OmniSyncError(f"output folder '{folder}' is not writable ({error.strerror}); "
-                            "choose another output location") from error
+        raise OmniSyncError(
+            f"output folder '{folder}' is not writable ({error.strerror}); choose another output location"
+        ) from error
     return path
 
 
@@ -221,8 +222,9 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(100000)
         self.audio = _aac_ready(audio) if audio is not None else None
         self.crf, self.preset = crf, preset
-        fd, temp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}",
-                                    dir=self.path.parent)
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
+        )
         os.close(fd)
         self._temp = Path(temp)
         self._container = None
@@ -271,8 +273,9 @@ class VideoWriter:
         end = min(sample, self.audio.samples.shape[1])
         while self._audio_done + size <= end or (final and self._audio_done < end):
             chunk = self.audio.samples[:, self._audio_done : self._audio_done + size]
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp",
-                                               layout="mono" if chunk.shape[0] == 1 else "stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(chunk), format="fltp", layout="mono" if chunk.shape[0] == 1 else "stereo"
+            )
             frame.sample_rate = self.audio.sample_rate
             frame.pts = self._audio_done
             for packet in self._audio.encode(frame):

@@ -67,8 +67,11 @@ def load_audio_track(path: str | os.PathLike) -> AudioTrack:
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
-                raise _decode_error(path, "it has no audio track; give a file with sound (wav, mp3, m4a, "
-                                          "flac, ogg, or a video with an audio track)")
+                raise _decode_error(
+                    path,
+                    "it has no audio track; give a file with sound (wav, mp3, m4a, "
+                    "flac, ogg, or a video with an audio track)",
+                )
             stream = container.streams.audio[0]
             chunks = [_frame_samples(frame) for frame in container.decode(stream)]
             rate = stream.codec_context.sample_rate or stream.rate

@@ -25,8 +25,9 @@ SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the speed clips (default 4)")
     parser.add_argument("--preset", default="medium", help="x264 preset used for encoding (default medium)")
-    parser.add_argument("--memory-size", default="640x360",
-                        help="frame size of the 30 s / 5 min memory inputs (default 640x360)")
+    parser.add_argument(
+        "--memory-size", default="640x360", help="frame size of the 30 s / 5 min memory inputs (default 640x360)"
+    )
     parser.add_argument("--long-seconds", type=float, default=300.0, help="length of the long input (default 300)")
     parser.add_argument("--skip-memory", action="store_true", help="only measure speed")
 
@@ -73,8 +74,21 @@ def decode_speed(path: Path) -> float:
 
 def peak_memory_of_run(video: Path, audio: Path, out: Path) -> tuple[float, float]:
     """Peak RSS (MiB) and wall time (s) of ``omnisync run`` in a fresh process."""
-    command = [sys.executable, "-m", "omnisync_core", "run", "--video", str(video), "--audio", str(audio),
-               "--out", str(out), "--overwrite", "--preset", "ultrafast"]
+    command = [
+        sys.executable,
+        "-m",
+        "omnisync_core",
+        "run",
+        "--video",
+        str(video),
+        "--audio",
+        str(audio),
+        "--out",
+        str(out),
+        "--overwrite",
+        "--preset",
+        "ultrafast",
+    ]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)

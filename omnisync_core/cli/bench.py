@@ -13,6 +13,7 @@ BENCH_TARGETS = {
     "io": "decode + encode frames/s at 720p and 1080p; peak memory for a 30 s and a 5 min input",
     "lipsync": "lip sync, fidelity and identity of a predictor (identity, command or callable) over clips",
     "model": "DiT forward time, tokens/s and achieved TFLOP/s per preset and device",
+    "faces": "face detect + track + align + blend frames/s at 720p vs detecting every frame; peak memory",
 }
 
 

@@ -7,14 +7,29 @@ import importlib
 import os
 import platform
 
-PACKAGES = ["torch", "numpy", "av", "cv2", "librosa", "diffusers", "transformers", "huggingface_hub",
-            "safetensors", "dlib", "onnxruntime", "xformers"]
+PACKAGES = [
+    "torch",
+    "numpy",
+    "av",
+    "cv2",
+    "librosa",
+    "diffusers",
+    "transformers",
+    "huggingface_hub",
+    "safetensors",
+    "dlib",
+    "onnxruntime",
+    "xformers",
+]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="show versions, devices and where weights are looked for",
-                       description="Print what a bug report needs: versions of OmniSync and its libraries, "
-                       "the compute devices found, and the folders searched for weights.")
+    p = sub.add_parser(
+        "info",
+        help="show versions, devices and where weights are looked for",
+        description="Print what a bug report needs: versions of OmniSync and its libraries, "
+        "the compute devices found, and the folders searched for weights.",
+    )
     p.set_defaults(func=_info)
 
 

@@ -20,10 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--audio", required=True, help="new speech: wav, mp3, m4a, flac, ogg, or a video with sound")
     io.add_argument("--out", required=True, help="output video file (.mp4)")
     io.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists")
-    io.add_argument("--length", choices=POLICIES, default="pingpong",
-                    help="when audio and video differ in length: trim (shorter wins), loop or pingpong "
-                    "(output as long as the audio; the video repeats or plays back and forth), pad "
-                    "(longer wins: hold the last frame / add silence). Default: pingpong")
+    io.add_argument(
+        "--length",
+        choices=POLICIES,
+        default="pingpong",
+        help="when audio and video differ in length: trim (shorter wins), loop or pingpong "
+        "(output as long as the audio; the video repeats or plays back and forth), pad "
+        "(longer wins: hold the last frame / add silence). Default: pingpong",
+    )
     io.add_argument("--crf", type=int, default=18, help="h264 quality, lower is better (default 18)")
     io.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
     io.add_argument("--chunk", type=int, default=32, help="frames processed at a time; memory stays bounded")

@@ -11,9 +11,7 @@ import numpy as np
 import torch
 
 # 5-point template in units of the crop size: right eye, left eye, nose, right/left mouth corner.
-TEMPLATE = np.array(
-    [[0.379, 0.350], [0.621, 0.350], [0.500, 0.490], [0.400, 0.630], [0.600, 0.630]], np.float32
-)
+TEMPLATE = np.array([[0.379, 0.350], [0.621, 0.350], [0.500, 0.490], [0.400, 0.630], [0.600, 0.630]], np.float32)
 # Lower-face ellipse in crop units (fallback mask without landmarks): centre, semi-axes.
 LOWER_FACE_ELLIPSE = ((0.5, 0.69), (0.27, 0.21))
 FACE_ELLIPSE = ((0.5, 0.56), (0.31, 0.36))

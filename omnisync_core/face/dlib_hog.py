@@ -54,9 +54,7 @@ class DlibLandmarker:
         self._predictor = _shape_predictor("shape_predictor_68_face_landmarks.dat")
         self._dlib = _dlib()
 
-    def from_box(
-        self, gray: np.ndarray, box: np.ndarray
-    ) -> np.ndarray:  # gray [H,W] uint8, box [4] -> [68,2]
+    def from_box(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:  # gray [H,W] uint8, box [4] -> [68,2]
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         shape = self._predictor(gray, self._dlib.rectangle(x1, y1, x2, y2))
         return np.array([[p.x, p.y] for p in shape.parts()], np.float32)

@@ -25,9 +25,7 @@ def parse_choice(choose: str | int) -> str:
         choose = f"index:{choose}"
     if choose == "center":
         choose = "centre"
-    if choose in ("largest", "left", "right", "centre") or (
-        choose.startswith("index:") and choose[6:].isdigit()
-    ):
+    if choose in ("largest", "left", "right", "centre") or (choose.startswith("index:") and choose[6:].isdigit()):
         return choose
     raise OmniSyncError(
         f"unknown face choice '{choose}'; use one of {', '.join(CHOICES)} (K counts from 0, left to right)"

@@ -50,18 +50,14 @@ class ScrfdDetector:
         max_size: int | None = None,
     ) -> None:
         ort = _onnxruntime()
-        self.weights = resolve_face_weights(
-            repo, filename, path, models_dir, revision, cache_dir, local_files_only
-        )
+        self.weights = resolve_face_weights(repo, filename, path, models_dir, revision, cache_dir, local_files_only)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         self._session = ort.InferenceSession(str(self.weights), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         outputs = [o.name for o in self._session.get_outputs()]
         if len(outputs) != 9:
-            raise OmniSyncError(
-                f"{self.weights} is not an SCRFD model with key points (9 outputs); got {len(outputs)}"
-            )
+            raise OmniSyncError(f"{self.weights} is not an SCRFD model with key points (9 outputs); got {len(outputs)}")
         self._outputs = outputs
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold

@@ -39,9 +39,7 @@ def make_landmarker(landmarks: str):
     except OmniSyncError:
         if landmarks == "dlib":
             raise
-        log.warning(
-            "dense landmarks unavailable (dlib / face-recognition-models missing); masks use the template"
-        )
+        log.warning("dense landmarks unavailable (dlib / face-recognition-models missing); masks use the template")
         return None
 
 
@@ -58,9 +56,7 @@ class _FlowFollower:
         bw, bh = box[2] - box[0], box[3] - box[1]
         mask = np.zeros(gray.shape, np.uint8)
         cx, cy = (box[0] + box[2]) / 2 - x0, (box[1] + box[3]) / 2 - y0
-        cv2.ellipse(
-            mask, (int(cx), int(cy)), (max(int(bw * 0.4), 1), max(int(bh * 0.45), 1)), 0, 0, 360, 255, -1
-        )
+        cv2.ellipse(mask, (int(cx), int(cy)), (max(int(bw * 0.4), 1), max(int(bh * 0.45), 1)), 0, 0, 360, 255, -1)
         corners = cv2.goodFeaturesToTrack(gray, self.max_points, 0.01, max(3.0, bw / 20), mask=mask)
         self.points = None if corners is None else corners.reshape(-1, 2) + np.array(offset, np.float32)
 
@@ -70,9 +66,7 @@ class _FlowFollower:
             return None
         off = np.array(offset, np.float32)
         p0 = (self.points - off).reshape(-1, 1, 2).astype(np.float32)
-        lk = dict(
-            winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
-        )
+        lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
         p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **lk)
         if p1 is None:
             return None
@@ -260,9 +254,7 @@ class FaceTracker:
         affine = align_affine(smooth, self.crop_size)
         if landmarks is not None:
             mouth = transform_points(landmarks[MOUTH].mean(0), affine)
-            width = float(
-                np.linalg.norm(transform_points(landmarks[16] - landmarks[0], np.c_[affine[:, :2], [0, 0]]))
-            )
+            width = float(np.linalg.norm(transform_points(landmarks[16] - landmarks[0], np.c_[affine[:, :2], [0, 0]])))
         else:
             mouth = transform_points((smooth[3] + smooth[4]) / 2, affine)
             width = float(1.9 * (TEMPLATE[1, 0] - TEMPLATE[0, 0]) * self.crop_size)
@@ -289,9 +281,7 @@ class FaceTracker:
         if hold is None:
             h, w = hw
             s = self.crop_size / max(h, w)
-            affine = np.array(
-                [[s, 0, (self.crop_size - s * w) / 2], [0, s, (self.crop_size - s * h) / 2]], np.float32
-            )
+            affine = np.array([[s, 0, (self.crop_size - s * w) / 2], [0, s, (self.crop_size - s * h) / 2]], np.float32)
             box = np.zeros(4, np.float32)
             kps = np.zeros((5, 2), np.float32)
             mouth = (TEMPLATE[3] + TEMPLATE[4]) / 2 * self.crop_size

@@ -33,13 +33,9 @@ class YuNetDetector:
         cache_dir: str | Path | None = None,
         local_files_only: bool | None = None,
     ) -> None:
-        self.weights = resolve_face_weights(
-            repo, filename, path, models_dir, revision, cache_dir, local_files_only
-        )
+        self.weights = resolve_face_weights(repo, filename, path, models_dir, revision, cache_dir, local_files_only)
         self.max_size = max_size
-        self._net = cv2.FaceDetectorYN.create(
-            str(self.weights), "", (320, 320), score_threshold, nms_threshold, 5000
-        )
+        self._net = cv2.FaceDetectorYN.create(str(self.weights), "", (320, 320), score_threshold, nms_threshold, 5000)
         self._size: tuple[int, int] | None = None
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -49,11 +45,13 @@ class YuNetDetector:
         if min(h, w) * scale < 8:
             return []
         small = (
-            rgb
-            if scale == 1.0
-            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        if min(bgr.shape[:2]) < 64:  # YuNet misbehaves on tiny inputs: pad to 64 px
+            pad = np.zeros((max(64, bgr.shape[0]), max(64, bgr.shape[1]), 3), np.uint8)
+            pad[: bgr.shape[0], : bgr.shape[1]] = bgr
+            bgr = pad
         size = (bgr.shape[1], bgr.shape[0])
         if size != self._size:
             self._net.setInputSize(size)
@@ -63,6 +61,8 @@ class YuNetDetector:
             return []
         out = []
         for row in faces:
+            if not np.isfinite(row).all():
+                continue
             x, y, bw, bh = row[:4] / scale
             kps = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
             box = np.array([x, y, x + bw, y + bh], np.float32)

@@ -1,0 +1,105 @@
+"""Alignment crop and paste-back on real frames."""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from omnisync_core.face import crop_faces, make_detector, track_video
+from omnisync_core.face.align import TEMPLATE, align_affine, invert_affine, transform_points, umeyama
+from omnisync_core.face.blend import blend_faces, crop_mask
+from omnisync_core.face.preview import draw_preview
+
+
+@pytest.fixture(scope="module")
+def clip():
+    root = Path(__file__).resolve().parents[2] / "shared"
+    video, weights = root / "media" / "sun.mp4", root / "weights" / "face_detection_yunet_2023mar.onnx"
+    if not (video.exists() and weights.exists()):
+        pytest.skip("shared media / weights not available")
+    with av.open(str(video)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in islice(container.decode(video=0), 12)]
+    for i in (5, 6):
+        frames[i] = np.zeros_like(frames[i])  # spliced blank frames
+    detector = make_detector("opencv", path=weights)
+    return frames, detector
+
+
+def to_tensor(frames):
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2)).astype(np.float32)
+    angle, scale = 0.3, 1.7
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = src @ rot.T + [12, -4]
+    m = umeyama(src, dst)
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-4)
+    back = transform_points(transform_points(src, m), invert_affine(m))
+    np.testing.assert_allclose(back, src, atol=1e-3)
+    for size in (256, 512):
+        np.testing.assert_allclose(
+            transform_points(TEMPLATE * 3, align_affine(TEMPLATE * 3, size)), TEMPLATE * size, atol=1e-3
+        )
+
+
+@pytest.mark.parametrize("crop_size", [256, 512])
+@pytest.mark.parametrize("color_match", ["none", "lab"])
+def test_paste_back_of_unmodified_crop_reproduces_the_frame(clip, crop_size, color_match):
+    frames, detector = clip
+    track = track_video(frames, detector, crop_size=crop_size, landmarks="dlib", fade=2)
+    x = to_tensor(frames)
+    crops = crop_faces(x, track)
+    assert crops.shape == (12, 3, crop_size, crop_size)
+    out = blend_faces(x, crops, track, color_match=color_match)
+    assert (out - x).abs().max() * 255 <= 1.0
+    assert torch.equal(out[5], x[5]) and torch.equal(out[6], x[6])  # blank frames bit-identical
+    # the classic paste of the crop itself: exact outside the mask, close inside
+    out = blend_faces(x, crops, track, color_match=color_match, keep_detail=False)
+    changed = (out != x).any(1)
+    assert changed[0].any() and not changed[5].any()
+    assert ((out - x).abs() * 255)[changed.unsqueeze(1).expand_as(x)].mean() < 1.0
+
+
+def test_pixels_outside_the_mask_are_bit_identical(clip):
+    frames, detector = clip
+    track = track_video(frames, detector, crop_size=256, landmarks="dlib")
+    x = to_tensor(frames)
+    red = torch.zeros(12, 3, 256, 256)
+    red[:, 0] = 1.0
+    for mask in ("lower", "face"):
+        for poisson in (False, True):
+            out = blend_faces(x, red, track, mask=mask, color_match="none", poisson=poisson)
+            changed = (out != x).any(1)
+            assert not changed[5].any() and not changed[6].any()
+            # only a compact region around the lower face changed
+            ys, xs = torch.nonzero(changed[0], as_tuple=True)
+            box = track.boxes[0]
+            assert xs.min() >= box[0] - 60 and xs.max() <= box[2] + 60 and ys.max() <= box[3] + 80
+            if not poisson:  # Poisson keeps the frame's gradients: a flat colour cannot show
+                assert out[0, 0, ys, xs].mean() > x[0, 0, ys, xs].mean() + 0.05
+    # the lower-face mask covers the mouth, not the eyes
+    lm = track.landmarks[0]
+    m = crop_mask(256, "lower", transform_points(lm, track.affines[0]))
+    mouth = transform_points(lm[48:68].mean(0), track.affines[0]).astype(int)
+    eye = transform_points(lm[36:42].mean(0), track.affines[0]).astype(int)
+    assert m[mouth[1], mouth[0]] > 0.9 and m[eye[1], eye[0]] == 0
+    template = crop_mask(256, "lower", None)
+    assert template[int(0.63 * 256), 128] > 0.9 and template[int(0.35 * 256), 97] == 0
+
+
+def test_preview_draws_without_touching_the_input(clip):
+    frames, detector = clip
+    track = track_video(frames, detector, crop_size=256, landmarks="dlib")
+    x = to_tensor(frames)
+    before = x.clone()
+    preview = draw_preview(x, track)
+    assert preview.shape == x.shape and torch.equal(x, before)
+    assert not torch.equal(preview[0], x[0])
