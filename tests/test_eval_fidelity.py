@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
@@ -17,6 +16,7 @@ from omnisync_core.evaluate.identity import face_embedding
 from omnisync_core.evaluate.landmarks import face_landmarks, mouth_landmarks
 from omnisync_core.evaluate.lmd import mouth_lmd
 from omnisync_core.evaluate.pair import EvalResult, evaluate_frames
+from omnisync_core.video import iter_frames
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -25,14 +25,10 @@ def _clip(name: str, count: int, scale: float) -> list[np.ndarray]:
     path = SHARED / "media" / name
     if not path.exists():
         pytest.skip(f"{path} is not available")
-    import av  # PyAV directly until omnisync_core.video lands on main
-
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in itertools.islice(container.decode(video=0), count):
-            rgb = frame.to_ndarray(format="rgb24")
-            frames.append(cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
-    return frames
+    return [
+        cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        for rgb in iter_frames(path, count=count)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +71,7 @@ def test_mouth_edit_only_changes_mouth_figures(sun, sun_points):
 
 def test_noise_outside_lowers_fidelity_and_stability(sun):
     rng = np.random.default_rng(0)
-    pred = [
-        np.clip(f.astype(np.int16) + rng.integers(-20, 21, f.shape), 0, 255).astype(np.uint8) for f in sun
-    ]
+    pred = [np.clip(f.astype(np.int16) + rng.integers(-20, 21, f.shape), 0, 255).astype(np.uint8) for f in sun]
     result = evaluate_frames(pred, sun, fps=25, frame_count=len(sun), identity_samples=2)
     assert 20 < result.psnr_outside_mouth < 30
     assert result.ssim_outside_mouth < 0.7
@@ -105,9 +99,7 @@ def test_lmd(sun, sun_points):
 
 
 def test_table_and_job_list(tmp_path):
-    a = EvalResult(
-        frames=10, fps=25.0, sync_offset_frames=1, sync_confidence=0.4, psnr_outside_mouth=math.inf
-    )
+    a = EvalResult(frames=10, fps=25.0, sync_offset_frames=1, sync_confidence=0.4, psnr_outside_mouth=math.inf)
     b = EvalResult(frames=10, fps=25.0, sync_offset_frames=-2, sync_confidence=0.2, psnr_outside_mouth=30.0)
     mean = mean_row([a, b])
     assert mean["sync_confidence"] == pytest.approx(0.3) and mean["psnr_outside_mouth"] == 30.0

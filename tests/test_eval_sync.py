@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from omnisync_core.audio.decode import load_audio
 from omnisync_core.evaluate.sync import av_sync, highpass, speech_envelope
+from omnisync_core.video import iter_frames, probe_video
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -20,24 +22,8 @@ def _shared(folder: str, name: str) -> Path:
     return path
 
 
-def _frames(path: Path):  # PyAV directly until omnisync_core.video lands on main
-    import av
-
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
-
-
 def _audio16k(path: Path) -> np.ndarray:
-    import av
-
-    chunks = []
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-        for frame in container.decode(audio=0):
-            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    return np.concatenate(chunks)
+    return load_audio(path, sample_rate=16000)
 
 
 def _delay(wav: np.ndarray, frames: int, fps: float) -> np.ndarray:
@@ -98,11 +84,8 @@ def clips():
     def get(folder: str, name: str):
         if name not in cache:
             path = _shared(folder, name)
-            import av
-
-            with av.open(str(path)) as container:
-                fps = float(container.streams.video[0].average_rate)
-            marks = face_landmarks(_frames(path))
+            fps = float(probe_video(path).fps)
+            marks = face_landmarks(iter_frames(path))
             assert marks.valid.mean() > 0.95
             cache[name] = (mouth_opening(marks.points), fps, _audio16k(path))
         return cache[name]

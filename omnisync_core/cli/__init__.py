@@ -14,7 +14,7 @@ import sys
 from ..errors import OmniSyncError
 
 # Sub-command modules, in the order ``omnisync --help`` lists them.
-COMMAND_MODULES = ["run", "info", "faces", "bench", "eval", "model", "data", "train"]
+COMMAND_MODULES = ["run", "info", "faces", "bench", "eval", "comfy", "model", "data", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:
