@@ -1,0 +1,166 @@
+"""Training samples: (target segment, source segment of the same clip, audio windows, sigma, noise).
+
+Every sample is a pure function of ``(seed, index)``: the clip, the segments, sigma, the noise,
+the audio drop and the augmentation all come from a generator seeded with both. The data order
+is the index order (``StepSampler``), so resuming at step s replays exactly what an
+uninterrupted run would have seen, on any number of processes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Sampler
+
+from ..errors import OmniSyncError
+from .config import TrainConfig
+from .shards import Shard, read_manifest, read_shard
+
+
+def load_shards(roots: str | list[str]) -> tuple[list[Shard], list[dict]]:
+    shards, records = [], []
+    for root in [roots] if isinstance(roots, (str, Path)) else roots:
+        manifest = read_manifest(root)
+        for record in manifest["clips"]:
+            if record.get("status") == "ok":
+                shards.append(read_shard(Path(root) / record["shard"]))
+                records.append(record)
+    if not shards:
+        raise OmniSyncError(f"no usable clips in {roots}; check the manifest's skip reasons")
+    return shards, records
+
+
+def window_starts(valid: torch.Tensor, frames: int) -> np.ndarray:
+    """Start frames of every fully valid window of ``frames`` frames -> int64 [K]."""
+    v = valid.numpy().astype(np.int64)
+    if len(v) < frames:
+        return np.zeros(0, np.int64)
+    run = np.convolve(v, np.ones(frames, np.int64), mode="valid")  # [T - frames + 1]
+    return np.nonzero(run == frames)[0]
+
+
+def sample_sigma(gen: torch.Generator, config: TrainConfig) -> float:
+    if config.sigma_sampling == "uniform":
+        s = torch.rand((), generator=gen).item()
+    else:
+        n = torch.randn((), generator=gen).item()
+        s = 1.0 / (1.0 + math.exp(-(config.logit_mean + config.logit_std * n)))
+    k = config.sigma_shift
+    return float(k * s / (1 + (k - 1) * s))
+
+
+def choose_source(starts: np.ndarray, target: int, sigma: float, config: TrainConfig, gen: torch.Generator) -> int:
+    """Start of the source segment (same clip, different time), by ``config.pairing``."""
+    dist = np.abs(starts - target)
+    far = starts[dist >= config.gap]
+    if far.size == 0:  # clip too short for a separate segment: take the farthest window it has
+        return int(starts[int(np.argmax(dist))])
+    if config.pairing == "random":
+        return int(far[torch.randint(far.size, (1,), generator=gen).item()])
+    # timestep: the wanted distance grows with sigma from min_gap to the farthest window (+- jitter)
+    far_dist = np.abs(far - target)
+    want = config.gap + sigma * (far_dist.max() - config.gap)
+    want += (torch.rand((), generator=gen).item() - 0.5) * config.frames
+    return int(far[int(np.argmin(np.abs(far_dist - want)))])
+
+
+def _affine_jitter(x: torch.Tensor, shift: float, scale: float, gen: torch.Generator) -> torch.Tensor:
+    """x [T, 3, S, S]: one random shift / zoom for the whole segment."""
+    if shift <= 0 and scale <= 0:
+        return x
+    r = torch.rand(3, generator=gen) * 2 - 1
+    zoom = 1.0 - scale * abs(r[0].item())  # zoom in only: no black borders
+    theta = torch.tensor([[zoom, 0, shift * r[1].item() * 2], [0, zoom, shift * r[2].item() * 2]])
+    grid = F.affine_grid(theta[None].expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _colour(x: torch.Tensor, strength: float, r: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and saturation with factors 1 + strength * r (r in -1..1)."""
+    if strength <= 0:
+        return x
+    b, c, s = (1 + strength * r).tolist()
+    x = x * b
+    mean = x.mean(dim=(-3, -2, -1), keepdim=True)
+    x = (x - mean) * c + mean
+    grey = x.mean(dim=-3, keepdim=True)
+    return ((x - grey) * s + grey).clamp(0, 1)
+
+
+class TrainDataset(Dataset):
+    """Map-style dataset over virtual sample indices 0..length-1 (any index is a fresh random sample)."""
+
+    def __init__(self, shards: list[Shard], config: TrainConfig, model_config, length: int = 2**62) -> None:
+        self.shards, self.config, self.model_config, self.length = shards, config, model_config, length
+        self.starts = [window_starts(s.valid, config.frames) for s in shards]
+        weights = np.array([len(s) for s in self.starts], np.float64)
+        if weights.sum() == 0:
+            raise OmniSyncError(f"no clip has {config.frames} consecutive usable frames; lower `frames` or add clips")
+        self.clip_p = torch.from_numpy(weights / weights.sum())
+        crop = shards[0].crops.shape[-1]
+        if crop != model_config.crop_size:
+            raise OmniSyncError(f"the dataset has {crop} px crops but the model wants {model_config.crop_size} px; "
+                                "rebuild the dataset with --crop-size or change the model config")  # fmt: skip
+        kind = model_config.audio_features.get("kind")
+        if shards[0].audio_kind != kind or shards[0].audio.shape[1] != model_config.audio_dim:
+            raise OmniSyncError(f"the dataset holds {shards[0].audio_kind} audio features "
+                                f"(dim {shards[0].audio.shape[1]}) but the model wants {kind} "
+                                f"(dim {model_config.audio_dim}); rebuild with --audio-features {kind}")  # fmt: skip
+        side = model_config.latent_size
+        self.noise_shape = (config.frames, model_config.latent_channels, side, side)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def generator(self, index: int) -> torch.Generator:
+        return torch.Generator().manual_seed(int(self.config.seed) * 1_000_003 + int(index))
+
+    def audio_windows(self, clip: int, start: int, frames: int) -> torch.Tensor:  # [T, W, D]
+        from ..audio.features import AudioFeatures, frame_windows
+
+        shard = self.shards[clip]
+        features = AudioFeatures(shard.audio, shard.audio_rate, shard.audio_kind)
+        return frame_windows(features, shard.fps, frames, self.model_config.audio_window, start_frame=start)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        cfg, gen = self.config, self.generator(index)
+        clip = int(torch.multinomial(self.clip_p, 1, generator=gen).item())
+        starts, shard = self.starts[clip], self.shards[clip]
+        target = int(starts[torch.randint(len(starts), (1,), generator=gen).item()])
+        sigma = sample_sigma(gen, cfg)
+        source = choose_source(starts, target, sigma, cfg, gen)
+        t = cfg.frames
+        tgt = shard.crops[target : target + t].float() / 255  # [T, 3, S, S]
+        src = shard.crops[source : source + t].float() / 255  # [T, 3, S, S]
+        aug = cfg.augment
+        tgt = _affine_jitter(tgt, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
+        src = _affine_jitter(src, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
+        r = torch.rand(3, generator=gen) * 2 - 1  # one colour change for source and target (same clip, same light)
+        tgt, src = _colour(tgt, aug.get("colour", 0.0), r), _colour(src, aug.get("colour", 0.0), r)
+        if torch.rand((), generator=gen).item() < aug.get("flip", 0.0):
+            tgt, src = tgt.flip(-1), src.flip(-1)
+        return {
+            "target": tgt,
+            "source": src,
+            "audio": self.audio_windows(clip, target, t),  # [T, W, D]
+            "sigma": torch.tensor(sigma, dtype=torch.float32),
+            "noise": torch.randn(self.noise_shape, generator=gen),  # [T, C, h, w]
+            "drop": torch.tensor(torch.rand((), generator=gen).item() < cfg.audio_drop),
+        }
+
+
+class StepSampler(Sampler[int]):
+    """Indices start, start + 1, ..., start + count - 1: the data order is the index order."""
+
+    def __init__(self, start: int, count: int) -> None:
+        self.start, self.count = int(start), int(count)
+
+    def __iter__(self):
+        return iter(range(self.start, self.start + self.count))
+
+    def __len__(self) -> int:
+        return self.count

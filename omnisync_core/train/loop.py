@@ -1,0 +1,183 @@
+"""The training loop: flow-matching velocity loss on latents, under ``accelerate``.
+
+    x_sigma = (1 - sigma) * x0 + sigma * eps,   loss = || v_theta(x_sigma, sigma, source, audio) - (eps - x0) ||^2
+
+One process on CPU or one GPU with ``omnisync train --config FILE``; many GPUs / nodes with
+``accelerate launch -m omnisync_core.cli train --config FILE``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import EMA, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from .config import TrainConfig, build_model_config
+from .dataset import StepSampler, TrainDataset, load_shards
+
+log = logging.getLogger(__name__)
+
+
+def lr_lambda(config: TrainConfig):
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        span = max(1, config.steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def flow_matching_loss(model, latent_space, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Velocity loss of one batch (target/source [B,T,3,S,S] 0..1, audio [B,T,W,D], sigma [B], noise, drop)."""
+    target, source = batch["target"], batch["source"]
+    b, t = target.shape[:2]
+    with torch.no_grad():
+        x0 = latent_space.encode(target.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
+        src = latent_space.encode(source.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
+    eps = batch["noise"].to(x0)  # [B, T, C, h, w]
+    sigma = batch["sigma"].to(x0)  # [B]
+    s = sigma.view(b, 1, 1, 1, 1)
+    x = (1 - s) * x0 + s * eps  # [B, T, C, h, w]
+    v = model(x, sigma, src, batch["audio"].to(x0), audio_drop=batch["drop"])
+    return F.mse_loss(v.float(), (eps - x0).float())
+
+
+def _mixed_precision(config: TrainConfig) -> str:
+    if config.mixed_precision == "auto":
+        return "bf16" if torch.cuda.is_available() and config.device != "cpu" else "no"
+    return config.mixed_precision
+
+
+def _resume_folder(config: TrainConfig) -> Path | None:
+    if config.resume in (None, "", "none"):
+        return None
+    if config.resume == "auto":
+        found = list_checkpoints(Path(config.output_dir))
+        return found[-1] if found else None
+    return Path(config.resume)
+
+
+def train(config: TrainConfig, max_steps: int | None = None) -> dict:
+    """Run (or resume) training. ``max_steps`` stops early after that global step (tests, time-boxed
+    jobs) without changing the schedule. Returns {"step", "losses": {step: loss}, "checkpoints"}."""
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from ..model import OmniSyncDiT
+    from ..vae import make_latent_space
+
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(config), gradient_accumulation_steps=config.grad_accum,
+        cpu=config.device == "cpu",
+    )  # fmt: skip
+    out = Path(config.output_dir)
+    torch.manual_seed(config.seed)
+    model_config = build_model_config(config.model).replace(gradient_checkpointing=config.gradient_checkpointing)
+    model = OmniSyncDiT(model_config)
+    if config.init_from:
+        from ..hub import load_state_dict_strict, resolve_model
+
+        folder = resolve_model(config.init_from)
+        load_state_dict_strict(model, folder / "model.safetensors")
+    model.to(accelerator.device)
+    latent_space = make_latent_space(model_config.latent, device=accelerator.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
+                                  weight_decay=config.weight_decay)  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
+    ema = EMA(model, config.ema_decay, config.ema_warmup)
+    step = 0
+    resume = _resume_folder(config)
+    if resume is not None:
+        step = load_checkpoint(resume, model, ema, optimizer, scheduler)
+        accelerator.print(f"resumed from {resume} at step {step}")
+
+    shards, records = load_shards(config.data)
+    dataset = TrainDataset(shards, config, model_config)
+    per_step = config.batch_size * config.grad_accum * accelerator.num_processes
+    sampler = StepSampler(step * per_step, (config.steps - step) * per_step)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
+                        drop_last=True)  # fmt: skip
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    writer = None
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "logs"))
+
+    stop = config.steps if max_steps is None else min(config.steps, max_steps)
+    losses: dict[int, float] = {}
+    checkpoints: list[str] = []
+    running, micro, started = 0.0, 0, time.time()
+    model.train()
+    for batch in loader:
+        if step >= stop:
+            break
+        with accelerator.accumulate(model):
+            loss = flow_matching_loss(model, latent_space, batch)
+            accelerator.backward(loss)
+            running += loss.item() / config.grad_accum
+            micro += 1
+            grad_norm = None
+            if accelerator.sync_gradients:
+                max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
+                grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), max_norm))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        if not accelerator.sync_gradients:
+            continue
+        scheduler.step()
+        step += 1
+        ema.update(accelerator.unwrap_model(model), step)
+        losses[step] = running
+        if writer is not None and (step % config.log_every == 0 or step == stop):
+            writer.add_scalar("train/loss", running, step)
+            writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
+            writer.add_scalar("train/grad_norm", grad_norm, step)
+            writer.add_scalar("train/steps_per_s", step / max(1e-9, time.time() - started), step)
+            accelerator.print(f"step {step}/{config.steps} loss {running:.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                              f"grad {grad_norm:.3f}")  # fmt: skip
+        running = 0.0
+        if accelerator.is_main_process:
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                folder = save_checkpoint(out / "checkpoints" / f"step-{step:06d}", accelerator.unwrap_model(model),
+                                         ema, optimizer, scheduler, step)  # fmt: skip
+                prune_checkpoints(out, config.keep_checkpoints)
+                checkpoints.append(str(folder))
+            if config.validate_every and step % config.validate_every == 0:
+                _validate(config, accelerator.unwrap_model(model), ema, latent_space, dataset, records, step, writer)
+                model.train()
+        accelerator.wait_for_everyone()
+    if writer is not None:
+        writer.close()
+    accelerator.end_training()
+    return {"step": step, "losses": losses, "checkpoints": checkpoints}
+
+
+def _validate(config, model, ema, latent_space, dataset, records, step, writer) -> Path:
+    """Render the held-out segment with the EMA weights: [source | generated] mp4 in output_dir/validation."""
+    from .validate import generate, validation_segment, write_side_by_side
+
+    v = config.validation
+    clip = v.get("clip", 0)
+    if isinstance(clip, str):
+        clip = next(i for i, r in enumerate(records) if r["id"] == clip or r["source"].endswith(clip))
+    shard = dataset.shards[clip]
+    crops, audio, mouth, width = validation_segment(shard, dataset, clip, v.get("start", 0), v.get("frames", 16))
+    ema_model = type(model)(model.config).to(next(model.parameters()).device)
+    ema.copy_to(ema_model)
+    new = generate(ema_model, latent_space, crops, audio, mouth, width, v.get("steps", 8), v.get("seed", 0))
+    path = write_side_by_side(Path(config.output_dir) / "validation" / f"step-{step:06d}.mp4", crops, new, shard.fps)
+    if writer is not None:
+        writer.add_scalar("val/l1_to_source", float((new - crops).abs().mean()), step)
+    return path

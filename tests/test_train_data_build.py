@@ -1,0 +1,58 @@
+"""`omnisync data build` on real clips: kept clips get shards, bad ones a reason, never an abort."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+
+from omnisync_core.train.build import BuildOptions, build_dataset, list_videos
+from omnisync_core.train.offsets import apply_offset
+from omnisync_core.train.shards import read_shard, valid_runs
+
+
+def _silent_video(path) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width = s.height = 64
+        s.pix_fmt = "yuv420p"
+        for _ in range(30):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+def test_valid_runs_and_offsets():
+    kept, short = valid_runs(np.array([1, 1, 1, 0, 1, 0, 1, 1, 1, 1], bool), 3)
+    assert kept == [[0, 3], [6, 10]] and short == [[4, 5]]
+    wav = np.arange(1600, dtype=np.float32)
+    assert apply_offset(wav, 1, 25)[0] == 640  # audio late by one frame at 25 fps: drop 40 ms
+    assert len(apply_offset(wav, -1, 25)) == 1600 + 640
+
+
+def test_build_real_clips_records_reasons(media, tmp_path):
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(media("lrs2_00001.mp4"), src / "lrs2_00001.mp4")
+    (src / "notavideo.mp4").write_text("this is text, not a video")
+    _silent_video(src / "silent.mp4")
+    options = BuildOptions(crop_size=32, backend="dlib", min_frames=10, max_frames=40, measure_offsets=True)
+    out = tmp_path / "ds"
+    manifest = build_dataset(list_videos([src]), out, options)
+    by_name = {os.path.basename(c["source"]): c for c in manifest["clips"]}
+    assert by_name["lrs2_00001.mp4"]["status"] == "ok"
+    assert by_name["notavideo.mp4"]["status"] == "skipped" and "unreadable" in by_name["notavideo.mp4"]["why"]
+    assert by_name["silent.mp4"]["status"] == "skipped" and "no audio" in by_name["silent.mp4"]["why"]
+    ok = by_name["lrs2_00001.mp4"]
+    assert ok["face_fraction"] > 0.9 and ok["segments"] and "measured_offset" in ok
+    shard = read_shard(out / ok["shard"])
+    assert shard.crops.shape == (40, 3, 32, 32) and shard.audio.shape[1] == 80
+    assert json.loads((out / "manifest.json").read_text())["summary"]["kept"] == 1
+    # resumable: a rerun reuses the shard
+    again = build_dataset(list_videos([src]), out, options)
+    assert [c for c in again["clips"] if c["status"] == "ok"][0].get("reused")
