@@ -3,5 +3,23 @@
 Each stage module exports ``NODES``: a mapping of node id -> (class, display name).
 """
 
+from . import (
+    audio_features,
+    blend,
+    decode,
+    denoise,
+    face_detect,
+    lipsync,
+    match_length,
+    model_loader,
+    noise_init,
+)
+
+STAGES = [model_loader, audio_features, face_detect, noise_init, denoise, decode, blend, lipsync, match_length]
+
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+for _stage in STAGES:
+    for _name, (_cls, _display) in _stage.NODES.items():
+        NODE_CLASS_MAPPINGS[_name] = _cls
+        NODE_DISPLAY_NAME_MAPPINGS[_name] = _display

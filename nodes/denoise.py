@@ -1,0 +1,110 @@
+"""OmniSyncDenoise: flow-matching sampling with DS-CFG, window by window over the frames."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from omnisync_core.audio.features import frame_windows
+from omnisync_core.errors import OmniSyncError
+from omnisync_core.lipsync import LipSyncSettings, window_starts
+from omnisync_core.sampling import SOLVERS, dscfg_velocity, guidance_map, sample, sigma_schedule
+
+from .runtime import CATEGORY, cancelled, progress_bar
+from .wires import OmniSyncAudio, OmniSyncLatent, OmniSyncModel
+
+
+@torch.no_grad()
+def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_start, s: LipSyncSettings,
+                   callback=None) -> torch.Tensor:  # fmt: skip
+    """One window: z_src / x [n, C, h, w], audio [n, W, D] -> denoised latents [n, C, h, w] (CPU f32)."""
+    dev, dt, net = model.device, model.dtype, model.loaded.model
+    ds = model.loaded.latent_space.downscale
+    h, w = z_src.shape[-2:]
+    g = guidance_map((h, w), mouth.to(dev) / ds - 0.5, width.to(dev) / ds, s.w_base, s.w_peak, s.spread)
+
+    def model_fn(x_, sigma, source, audio_, audio_drop=None):
+        return net(x_.to(dt), sigma, source.to(dt), audio_.to(dt), audio_drop=audio_drop).float()
+
+    velocity = dscfg_velocity(model_fn, z_src.to(dev)[None], audio.to(dev)[None].float(), g, sigma_start, s.gamma)
+    sigmas = sigma_schedule(s.steps, sigma_start, s.shift)
+    return sample(velocity, x.to(dev)[None], sigmas, s.solver, callback, cancelled)[0].float().cpu()
+
+
+def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings
+            ) -> OmniSyncLatent:  # fmt: skip
+    n = latent.z_src.shape[0]
+    if audio.frame_count < n:
+        raise OmniSyncError(f"the audio covers {audio.frame_count} frames but there are {n}; set frame_count "
+                            "on OmniSync Audio Features or match the lengths with OmniSync Match Length")
+    if latent.sigma <= 0:
+        return latent
+    cfg = model.loaded.config
+    starts = window_starts(n, settings.window, settings.overlap)
+    progress = progress_bar(len(starts) * settings.steps)
+    out, written = torch.empty_like(latent.x), 0
+    for k, start in enumerate(starts):
+        stop = min(start + settings.window, n)
+        windows = frame_windows(audio.features, audio.fps, stop - start, cfg.audio_window, start)
+
+        def callback(step, steps, x, denoised, _base=k * settings.steps):
+            progress(_base + step, len(starts) * settings.steps)
+
+        new = denoise_window(model, latent.z_src[start:stop], latent.x[start:stop], windows,
+                             latent.mouth_centre[start:stop], latent.face_width[start:stop], latent.sigma,
+                             settings, callback)  # fmt: skip
+        shared = max(written - start, 0)
+        if shared:  # linear cross-fade over frames the previous window also produced
+            ramp = (torch.arange(1, shared + 1, dtype=torch.float32) / (shared + 1)).view(-1, 1, 1, 1)
+            out[start:written] = (1 - ramp) * out[start:written] + ramp * new[:shared]
+        out[start + shared : stop] = new[shared:]
+        written = stop
+    return dataclasses.replace(latent, x=out, sigma=0.0)
+
+
+class OmniSyncDenoise:
+    DESCRIPTION = ("Run the OmniSync DiT: flow-matching sampling from the noisy start to clean latents, "
+                   "guided by the audio with dynamic spatio-temporal CFG (strong at the mouth and early, "
+                   "none far from it and at the end). Frames go through in overlapping windows.")
+    CATEGORY = CATEGORY
+    FUNCTION = "run"
+    RETURN_TYPES = ("OMNISYNC_LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("Denoised latents (sigma = 0), for OmniSync Decode.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("OMNISYNC_MODEL", {"tooltip": "The OmniSync model."}),
+            "latent": ("OMNISYNC_LATENT", {"tooltip": "From OmniSync Noise Init."}),
+            "audio_features": ("OMNISYNC_AUDIO", {"tooltip": "From OmniSync Audio Features (same fps, enough "
+                                "frames)."}),
+            "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps actually run."}),
+            "w_base": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1,
+                       "tooltip": "Guidance far from the mouth (1 = none)."}),
+            "w_peak": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.1,
+                       "tooltip": "Guidance at the mouth centre."}),
+            "spread": ("FLOAT", {"default": 0.25, "min": 0.01, "max": 2.0, "step": 0.01,
+                       "tooltip": "Width of the guidance peak, as a fraction of the face width."}),
+            "gamma": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.1,
+                      "tooltip": "How fast guidance fades over the sampling (higher = faster)."}),
+            "window": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "Frames per window (memory)."}),
+            "overlap": ("INT", {"default": 4, "min": 0, "max": 255, "tooltip": "Frames shared and cross-faded "
+                        "between windows; must be less than window."}),
+        }, "optional": {
+            "shift": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 20.0, "step": 0.1,
+                      "tooltip": "Sigma schedule shift (more steps at high noise when > 1)."}),
+            "solver": (list(SOLVERS), {"default": "euler",
+                       "tooltip": "ODE solver; heun costs two model calls a step."}),
+        }}  # fmt: skip
+
+    def run(self, model, latent, audio_features, steps=30, w_base=1.0, w_peak=3.0, spread=0.25, gamma=1.5,
+            window=16, overlap=4, shift=3.0, solver="euler"):  # fmt: skip
+        settings = LipSyncSettings(steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0), shift=shift, w_base=w_base,
+                                   w_peak=w_peak, spread=spread, gamma=gamma, seed=latent.seed, window=window,
+                                   overlap=overlap, solver=solver)  # fmt: skip
+        return (denoise(model, latent, audio_features, settings),)
+
+
+NODES = {"OmniSyncDenoise": (OmniSyncDenoise, "OmniSync Denoise")}

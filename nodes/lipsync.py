@@ -1,0 +1,80 @@
+"""OmniSyncLipSync: the whole job in one node: frames + speech -> lip-synced frames + matched audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from omnisync_core.errors import OmniSyncError
+from omnisync_core.lipsync import LipSyncSettings
+from omnisync_core.pipeline import default_model
+from omnisync_core.streaming import BlendSettings, lipsync_stream
+
+from .audio_features import audio_features
+from .blend import MASK_INPUTS
+from .convert import frames_to_uint8, image_to_frames, track_to_audio
+from .face_detect import BACKENDS, CHOICES, detect_faces
+from .model_loader import OmniSyncModelLoader
+from .runtime import CATEGORY, cancelled, check_fps, progress_bar
+
+
+def default_loaded_model():
+    name = default_model()
+    if name is None:
+        raise OmniSyncError("no model connected and this OmniSync has no built-in weights; add an "
+                            "'OmniSync Model Loader' node and connect it to the model input")  # fmt: skip
+    return OmniSyncModelLoader().load(name)[0]
+
+
+class OmniSyncLipSync:
+    DESCRIPTION = ("Lip-sync a face in a video to new speech, all in one node: track the face, re-generate "
+                   "the mouth with OmniSync window by window, blend it back. The audio comes out cut or "
+                   "padded to the frames' length; match lengths first with OmniSync Match Length if needed.")
+    CATEGORY = CATEGORY
+    FUNCTION = "run"
+    RETURN_TYPES = ("IMAGE", "AUDIO")
+    RETURN_NAMES = ("images", "audio")
+    OUTPUT_TOOLTIPS = ("The lip-synced frames.", "The speech, exactly as long as the frames.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "images": ("IMAGE", {"tooltip": "Video frames with a face."}),
+            "audio": ("AUDIO", {"tooltip": "The new speech."}),
+            "fps": ("FLOAT", {"default": 25.0, "min": 0.0, "max": 240.0, "step": 0.001,
+                    "tooltip": "Frame rate of the frames (e.g. from Get Video Components)."}),
+            "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Noise seed."}),
+        }, "optional": {
+            "model": ("OMNISYNC_MODEL", {"tooltip": "From OmniSync Model Loader; empty = built-in weights, if any."}),
+            "tau": ("FLOAT", {"default": 0.92, "min": 0.01, "max": 1.0, "step": 0.01,
+                    "tooltip": "Starting noise level (progressive init)."}),
+            "w_peak": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.1,
+                       "tooltip": "Audio guidance at the mouth."}),
+            "backend": (BACKENDS, {"default": "auto", "tooltip": "Face detector."}),
+            "face": (CHOICES, {"default": "largest", "tooltip": "Which face to edit."}),
+            "detect_every": ("INT", {"default": 5, "min": 1, "max": 100, "tooltip": "Detector runs every N frames."}),
+            "window": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "Frames per window (memory)."}),
+            "overlap": ("INT", {"default": 4, "min": 0, "max": 255, "tooltip": "Frames cross-faded between windows."}),
+            **MASK_INPUTS,
+        }}  # fmt: skip
+
+    def run(self, images, audio, fps=25.0, steps=30, seed=0, model=None, tau=0.92, w_peak=3.0, backend="auto",
+            face="largest", detect_every=5, window=16, overlap=4, mask="lower", feather=0.04, color_match="lab",
+            poisson=False):  # fmt: skip
+        rate = check_fps(fps)
+        frames = image_to_frames(images)
+        model = model if model is not None else default_loaded_model()
+        n = frames.shape[0]
+        speech = audio_features(audio, model, fps, n)
+        faces = detect_faces(frames, backend, face, detect_every, model.crop_size, float(rate))
+        settings = LipSyncSettings.from_config(model.loaded.config, steps=steps, seed=seed, tau=tau, w_peak=w_peak,
+                                               window=window, overlap=overlap)  # fmt: skip
+        blend = BlendSettings(mask, feather, color_match, poisson)
+        out = lipsync_stream(frames_to_uint8(frames), faces.track, speech.features, rate, model.loaded, settings,
+                             blend, model.device, model.dtype, progress_bar(n), cancelled)  # fmt: skip
+        result = torch.from_numpy(np.stack(list(out))).float() / 255.0  # [T, H, W, 3]
+        return (result, track_to_audio(speech.track))
+
+
+NODES = {"OmniSyncLipSync": (OmniSyncLipSync, "OmniSync Lip Sync")}

@@ -1,0 +1,64 @@
+"""OmniSyncNoiseInit: encode the face crops and start from them at sigma = tau (progressive init)."""
+
+from __future__ import annotations
+
+import torch
+
+from omnisync_core.lipsync import frame_noise
+from omnisync_core.sampling import progressive_init
+
+from .runtime import CATEGORY, cancelled, progress_bar
+from .wires import OmniSyncFaces, OmniSyncLatent, OmniSyncModel
+
+CHUNK = 16  # frames encoded at a time
+
+
+@torch.no_grad()
+def encode_crops(model: OmniSyncModel, crops: torch.Tensor) -> torch.Tensor:  # [T,3,S,S] -> [T,C,h,w] CPU f32
+    space, parts = model.loaded.latent_space, []
+    progress = progress_bar(crops.shape[0])
+    for start in range(0, crops.shape[0], CHUNK):
+        cancelled()
+        chunk = crops[start : start + CHUNK].to(model.device, model.dtype)
+        parts.append(space.encode(chunk).float().cpu())
+        progress(min(start + CHUNK, crops.shape[0]), crops.shape[0])
+    return torch.cat(parts)
+
+
+def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int) -> OmniSyncLatent:
+    if faces.crops.shape[-1] != model.crop_size:
+        raise ValueError(f"the face crops are {faces.crops.shape[-1]} px but this model wants {model.crop_size} px; "
+                         "connect the model to OmniSync Face Detect")  # fmt: skip
+    z_src = encode_crops(model, faces.crops)
+    _, c, h, w = z_src.shape
+    noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
+    track = faces.track
+    return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed),
+                          torch.from_numpy(track.mouth_centre).float(), torch.from_numpy(track.face_width).float())
+
+
+class OmniSyncNoiseInit:
+    DESCRIPTION = ("Progressive noise initialisation: encode the face crops into the model's latent space and "
+                   "mix in noise up to sigma = tau, so pose, framing and identity of the source are kept. "
+                   "The noise of frame i depends only on (seed, i).")
+    CATEGORY = CATEGORY
+    FUNCTION = "run"
+    RETURN_TYPES = ("OMNISYNC_LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("Source latents and the noisy start at sigma = tau.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("OMNISYNC_MODEL", {"tooltip": "Its latent space encodes the crops."}),
+            "faces": ("OMNISYNC_FACES", {"tooltip": "Face crops from OmniSync Face Detect."}),
+            "tau": ("FLOAT", {"default": 0.92, "min": 0.01, "max": 1.0, "step": 0.01,
+                    "tooltip": "Starting noise level: higher = more freedom for the mouth, less of the source kept."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Noise seed."}),
+        }}  # fmt: skip
+
+    def run(self, model, faces, tau=0.92, seed=0):
+        return (noise_init(model, faces, tau, seed),)
+
+
+NODES = {"OmniSyncNoiseInit": (OmniSyncNoiseInit, "OmniSync Noise Init")}

@@ -1,0 +1,167 @@
+"""The ComfyUI nodes called directly (no ComfyUI needed): signatures, each node, the stage chain."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from omnisync_core.errors import OmniSyncError
+
+FPS = 25.0
+N_FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from omnisync_core.hub import save_pretrained
+    from omnisync_core.model import OmniSyncDiT, preset
+
+    torch.manual_seed(0)
+    return save_pretrained(OmniSyncDiT(preset("tiny", crop_size=64)), tmp_path_factory.mktemp("m") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load(str(model_dir), device="cpu")[0]
+
+
+@pytest.fixture
+def images(media):  # IMAGE [12, H, W, 3] from the real clip, 160 px wide
+    import av
+
+    frames = []
+    with av.open(str(media("sun.mp4"))) as container:
+        for frame in container.decode(video=0):
+            h = round(frame.height * 160 / frame.width / 2) * 2
+            frames.append(frame.to_ndarray(format="rgb24", width=160, height=h))
+            if len(frames) == N_FRAMES:
+                break
+    return torch.from_numpy(np.stack(frames)).float() / 255.0
+
+
+@pytest.fixture
+def audio():
+    t = np.arange(int(44100 * 0.7)) / 44100
+    wave = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    return {"waveform": torch.from_numpy(np.stack([wave, wave]))[None], "sample_rate": 44100}
+
+
+def test_signatures_match_input_and_return_types():
+    assert set(NODE_CLASS_MAPPINGS) == set(NODE_DISPLAY_NAME_MAPPINGS)
+    for name, cls in NODE_CLASS_MAPPINGS.items():
+        assert name.startswith("OmniSync") and cls.CATEGORY == "OmniSync" and cls.DESCRIPTION
+        declared = cls.INPUT_TYPES()
+        inputs = {**declared["required"], **declared.get("optional", {})}
+        params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+        assert list(params)[1:] == list(inputs), name
+        for key in declared.get("optional", {}):
+            assert params[key].default is not inspect.Parameter.empty, (name, key)
+        for key, spec in inputs.items():
+            assert spec[1].get("tooltip"), (name, key)
+        assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS), name
+
+
+def test_stage_chain_matches_all_in_one(model, images, audio):
+    nodes = {name: cls() for name, cls in NODE_CLASS_MAPPINGS.items()}
+    feats = nodes["OmniSyncAudioFeatures"].run(audio, model, FPS, N_FRAMES)[0]
+    assert feats.frame_count == N_FRAMES and feats.track.samples.shape[-1] == round(N_FRAMES / FPS * 44100)
+    faces, preview = nodes["OmniSyncFaceDetect"].run(images, model=model, detect_every=3)
+    assert faces.crops.shape == (N_FRAMES, 3, 64, 64) and preview.shape == (N_FRAMES, 64, 64, 3)
+    assert faces.track.valid.any()
+    latent = nodes["OmniSyncNoiseInit"].run(model, faces, 0.9, 7)[0]
+    assert latent.x.shape == latent.z_src.shape and latent.sigma == 0.9
+    done = nodes["OmniSyncDenoise"].run(model, latent, feats, steps=2, window=8, overlap=2)[0]
+    assert done.sigma == 0 and torch.isfinite(done.x).all()
+    crops = nodes["OmniSyncDecode"].run(model, done)[0]
+    assert crops.shape == (N_FRAMES, 64, 64, 3)
+    out = nodes["OmniSyncBlend"].run(images, faces, crops)[0]
+    assert out.shape == images.shape
+    together, sound = nodes["OmniSyncLipSync"].run(images, audio, FPS, 2, 7, model=model, detect_every=3,
+                                                    window=8, overlap=2)  # fmt: skip
+    assert together.shape == out.shape and together.dtype == torch.float32
+    assert sound["waveform"].shape == (1, 2, round(N_FRAMES / FPS * 44100)) and sound["sample_rate"] == 44100
+
+
+def test_denoise_is_the_core_generate_crops(model, images, audio):
+    """Windows in latent space + decode give what lipsync.generate_crops gives (pixel latent)."""
+    from omnisync_core.audio.features import frame_windows
+    from omnisync_core.lipsync import LipSyncSettings, generate_crops
+
+    feats = NODE_CLASS_MAPPINGS["OmniSyncAudioFeatures"]().run(audio, model, FPS, N_FRAMES)[0]
+    faces = NODE_CLASS_MAPPINGS["OmniSyncFaceDetect"]().run(images, model=model, detect_every=3)[0]
+    latent = NODE_CLASS_MAPPINGS["OmniSyncNoiseInit"]().run(model, faces, 0.92, 3)[0]
+    done = NODE_CLASS_MAPPINGS["OmniSyncDenoise"]().run(model, latent, feats, 2, window=8, overlap=2)[0]
+    crops = NODE_CLASS_MAPPINGS["OmniSyncDecode"]().run(model, done)[0].permute(0, 3, 1, 2)
+    settings = LipSyncSettings.from_config(model.loaded.config, steps=2, seed=3, window=8, overlap=2)
+    audio_windows = frame_windows(feats.features, feats.fps, N_FRAMES, model.loaded.config.audio_window)
+    want = generate_crops(model.loaded, faces.crops, audio_windows, torch.from_numpy(faces.track.mouth_centre),
+                          torch.from_numpy(faces.track.face_width), settings)  # fmt: skip
+    assert torch.allclose(crops, want.clamp(0, 1), atol=1e-4)
+
+
+def test_match_length_policies(audio):
+    images = torch.rand(1, 8, 8, 3)
+    node = NODE_CLASS_MAPPINGS["OmniSyncMatchLength"]()
+    frames, sound = node.run(images, audio, 10.0, "loop")
+    assert frames.shape[0] == 7 and sound["waveform"].shape[-1] == round(0.7 * 44100)
+    five = torch.rand(5, 8, 8, 3)
+    frames, _ = node.run(five, audio, 10.0, "pingpong")
+    assert frames.shape[0] == 7 and torch.equal(frames[5], five[3])
+    frames, sound = node.run(five, audio, 10.0, "trim")
+    assert frames.shape[0] == 5 and sound["waveform"].shape[-1] == round(0.5 * 44100)
+
+
+def test_clear_errors(model, audio):
+    match = NODE_CLASS_MAPPINGS["OmniSyncMatchLength"]()
+    with pytest.raises(OmniSyncError, match="non-empty IMAGE"):
+        match.run(torch.zeros(0, 8, 8, 3), audio, 25.0, "loop")
+    with pytest.raises(OmniSyncError, match="fps must be positive"):
+        match.run(torch.rand(2, 8, 8, 3), audio, 0.0, "loop")
+    with pytest.raises(OmniSyncError, match="no audio"):
+        match.run(torch.rand(2, 8, 8, 3), None, 25.0, "loop")
+    with pytest.raises(OmniSyncError, match="empty"):
+        match.run(torch.rand(2, 8, 8, 3), {"waveform": torch.zeros(1, 1, 0), "sample_rate": 16000}, 25.0, "loop")
+    with pytest.raises(OmniSyncError, match="neither an existing local folder"):
+        NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load("no such model!")
+
+
+def test_model_found_by_folder_name(model_dir, monkeypatch):
+    monkeypatch.setenv("OMNISYNC_MODELS_DIR", str(model_dir.parent))
+    loaded = NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load(model_dir.name, device="cpu")[0]
+    assert loaded.crop_size == 64 and loaded.loaded.path == model_dir
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+KNOWN = __import__("json").loads((ROOT / "tests" / "data" / "core_nodes.json").read_text())["nodes"]
+WORKFLOW_NAMES = ["lipsync_basic", "lipsync_stages", "lipsync_vhs", "portrait_image"]
+
+
+def _load(path):
+    import json
+
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_workflow_twins(name):
+    ui, api = _load(ROOT / "workflows" / f"{name}.json"), _load(ROOT / "workflows" / "api" / f"{name}.json")
+    assert ui["version"] == 0.4
+    assert {str(n["id"]): n["type"] for n in ui["nodes"]} == {k: v["class_type"] for k, v in api.items()}
+    for node_id, node in api.items():
+        t = node["class_type"]
+        assert t in NODE_CLASS_MAPPINGS or t in KNOWN, t
+        declared = NODE_CLASS_MAPPINGS[t].INPUT_TYPES() if t in NODE_CLASS_MAPPINGS else KNOWN[t]["input"]
+        extra = KNOWN.get(t, {}).get("extra_widgets", [])  # VHS format options, added by its frontend
+        names = set(declared["required"]) | set(declared.get("optional", {})) | set(extra)
+        assert set(declared["required"]) <= set(node["inputs"]) <= names, (name, node_id)
+    api_links = {(v[0], v[1], k, key) for k, n in api.items() for key, v in n["inputs"].items() if isinstance(v, list)}
+    by_id = {n["id"]: n for n in ui["nodes"]}
+    ui_links = {(str(a), b, str(c), by_id[c]["inputs"][d]["name"]) for _, a, b, c, d, _ in ui["links"]}
+    assert ui_links == api_links
+    for link_id, a, slot, c, d, kind in ui["links"]:
+        assert by_id[a]["outputs"][slot]["type"] == kind and link_id in by_id[a]["outputs"][slot]["links"]
+        assert by_id[c]["inputs"][d]["link"] == link_id
