@@ -80,6 +80,7 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, media):
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
 
 
+@pytest.mark.slow  # timing-dependent; flaked twice in fresh-clone CI runs on a loaded machine
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_killing_a_run_leaves_no_output_file(tmp_path, media, sig):
     out = tmp_path / "out.mp4"
