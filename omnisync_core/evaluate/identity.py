@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from ..errors import OmniSyncError
-from .landmarks import model_file
+from ..face.dlib_hog import dlib_model_path
 
 
 @functools.cache
@@ -22,7 +22,7 @@ def _recogniser() -> object:
         import dlib
     except ImportError as error:
         raise OmniSyncError("dlib is not installed; run `pip install dlib-bin`") from error
-    return dlib.face_recognition_model_v1(str(model_file("dlib_face_recognition_resnet_model_v1.dat")))
+    return dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
 
 def face_embedding(frame: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -12,35 +12,20 @@ Point order is dlib's 68-point (iBUG 300-W) order, 0-based: jaw 0-16, brows 17-2
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..cancel import check
 from ..errors import OmniSyncError
+from ..face.dlib_hog import dlib_model_path
 
 MOUTH = slice(48, 68)  # outer lips 48-59 + inner lips 60-67: 20 points
 EYE_OUTER = (36, 45)  # outer eye corners, the scale reference ("inter-ocular distance")
 MOUTH_CORNERS = (48, 54)
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip, left to right
-
-
-def model_file(name: str) -> Path:
-    """Path of one ``.dat`` file shipped by the ``face-recognition-models`` package."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise OmniSyncError(
-            "the face-recognition-models package is not installed; "
-            "run `pip install face-recognition-models dlib-bin`"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
-    if not path.is_file():
-        raise OmniSyncError(f"{path} is missing; reinstall face-recognition-models")
-    return path
 
 
 @functools.cache
@@ -50,7 +35,7 @@ def _dlib_models() -> tuple[object, object]:
     except ImportError as error:
         raise OmniSyncError("dlib is not installed; run `pip install dlib-bin`") from error
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
+    predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
     return detector, predictor
 
 
