@@ -76,3 +76,33 @@ def test_cli_registers_data_and_train():
     assert args.set == ["steps=3"]
     assert parser.parse_args(["data", "build", "--videos", "x", "--out", "y"]).crop_size == 128
     load_config("configs/train_small_gpu.json")
+
+
+def test_mouth_weighted_loss_weights_errors_at_the_mouth(synthetic, tmp_path):
+    from omnisync_core.train.loop import mouth_weights
+
+    mouth = torch.tensor([[[16.0, 24.0]]])  # [B=1, T=1, 2] crop px
+    width = torch.tensor([[16.0]])
+    w = mouth_weights(mouth, width, (16, 16), 2, 4.0, 0.25)  # [1, 1, 1, 16, 16]
+    assert w.shape == (1, 1, 1, 16, 16)
+    assert torch.allclose(w.mean(), torch.tensor(1.0))
+    assert w[0, 0, 0, 12, 8] > 3 * w[0, 0, 0, 0, 0]  # latent px (8, 12) holds the mouth: 4x the far weight
+    config = _config(synthetic, tmp_path, mouth_weight=4.0, augment={"flip": 1.0})
+    from omnisync_core.train.config import build_model_config
+
+    shards, _ = load_shards(str(synthetic))
+    sample = TrainDataset(shards, config, build_model_config(config.model))[3]
+    assert sample["mouth"].shape == (4, 2) and sample["width"].shape == (4,)
+    from omnisync_core.train.synthetic import MOUTH
+
+    assert torch.allclose(sample["mouth"][:, 0], torch.full((4,), 32 - MOUTH[0] * 32))  # flipped with the crops
+    result = train(config, max_steps=3)
+    assert all(torch.isfinite(torch.tensor(v)) for v in result["losses"].values())
+
+
+def test_offsets_file_comments_are_skipped(tmp_path):
+    from omnisync_core.train.offsets import read_offsets
+
+    path = tmp_path / "offsets.json"
+    path.write_text('{"$comment": "why", "a.mp4": 5, "b": {"offset": -2.4}}')
+    assert read_offsets(path) == {"a.mp4": 5, "b": -2}

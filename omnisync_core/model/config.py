@@ -142,6 +142,24 @@ PRESETS: dict[str, DiTConfig] = {
         sampler={**DEFAULT_SAMPLER, "steps": 4},
         preset="tiny",
     ),
+    # ~12M parameters: the shipped starter weights. 128 px crops in pixel space (4x4 unshuffle -> 32x32x48,
+    # 4x4 patches -> 64 tokens a frame), log-mel audio: nothing to download. Trains on a CPU.
+    "starter": DiTConfig(
+        width=256,
+        depth=6,
+        heads=4,
+        mlp_ratio=4.0,
+        patch_size=4,
+        crop_size=128,
+        latent_channels=LATENT_SPACES["pixel"][1],
+        latent_downscale=LATENT_SPACES["pixel"][2],
+        audio_dim=AUDIO_FEATURES["logmel"][1],
+        audio_window=AUDIO_FEATURES["logmel"][2],
+        latent=dict(LATENT_SPACES["pixel"][0]),
+        audio_features=dict(AUDIO_FEATURES["logmel"][0]),
+        sampler={**DEFAULT_SAMPLER, "steps": 20, "window": 8, "overlap": 2},
+        preset="starter",
+    ),
     # ~37M parameters: 256 px crops in the SD KL latent (32x32x4), Whisper-tiny features.
     "small": DiTConfig(width=384, depth=8, heads=6, preset="small"),
     # ~490M parameters: 512 px crops in the SD KL latent (64x64x4), Whisper-tiny features.

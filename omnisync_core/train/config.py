@@ -28,6 +28,9 @@ pairing              "random": the source segment starts anywhere in the clip at
                      the model must take the mouth from the audio and only identity from the source; low noise:
                      a near one, so fine appearance such as teeth and skin texture matches), +- jitter
 min_gap              smallest start distance between source and target (default = frames: no overlap)
+mouth_weight         extra loss weight at the mouth: each latent pixel's error is weighted by
+                     1 + mouth_weight * Gaussian(distance to the mouth centre), normalised to mean 1 (0 = plain MSE)
+mouth_spread         that Gaussian's sigma as a fraction of the face width (default 0.25, as DS-CFG's spread)
 audio_drop           probability of replacing a sample's audio by the null audio (for guidance)
 mixed_precision      "auto" (bf16 on CUDA, else fp32), "bf16", "fp16" or "no"
 gradient_checkpointing recompute activations in the backward pass (less memory, ~30% slower)
@@ -82,6 +85,8 @@ class TrainConfig:
     sigma_shift: float = 1.0
     pairing: str = "random"
     min_gap: int | None = None
+    mouth_weight: float = 0.0
+    mouth_spread: float = 0.25
     audio_drop: float = 0.1
     mixed_precision: str = "auto"
     gradient_checkpointing: bool = False
@@ -107,6 +112,8 @@ class TrainConfig:
             problems.append(f"mixed_precision must be auto, bf16, fp16 or no, got {self.mixed_precision!r}")
         if min(self.frames, self.batch_size, self.grad_accum, self.steps) < 1:
             problems.append("frames, batch_size, grad_accum and steps must be >= 1")
+        if self.mouth_weight < 0 or self.mouth_spread <= 0:
+            problems.append("mouth_weight must be >= 0 and mouth_spread > 0")
         if not 0 <= self.audio_drop <= 1:
             problems.append("audio_drop must be in [0, 1]")
         unknown_aug = set(self.augment) - {"jitter", "scale", "colour", "flip"}

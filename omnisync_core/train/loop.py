@@ -2,6 +2,10 @@
 
     x_sigma = (1 - sigma) * x0 + sigma * eps,   loss = || v_theta(x_sigma, sigma, source, audio) - (eps - x0) ||^2
 
+optionally weighted towards the mouth: each latent pixel's squared error is multiplied by
+``1 + mouth_weight * exp(-d^2 / (2 (mouth_spread * face_width)^2))`` (d: distance to that frame's
+mouth centre; the same Gaussian as the DS-CFG guidance map), normalised to a mean weight of 1.
+
 One process on CPU or one GPU with ``omnisync train --config FILE``; many GPUs / nodes with
 ``accelerate launch -m omnisync_core.cli train --config FILE``.
 """
@@ -35,8 +39,28 @@ def lr_lambda(config: TrainConfig):
     return factor
 
 
-def flow_matching_loss(model, latent_space, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Velocity loss of one batch (target/source [B,T,3,S,S] 0..1, audio [B,T,W,D], sigma [B], noise, drop)."""
+def mouth_weights(
+    mouth: torch.Tensor,  # [B, T, 2] (x, y) crop px
+    width: torch.Tensor,  # [B, T] crop px
+    size: tuple[int, int],  # (h, w) latent pixels
+    downscale: int,
+    mouth_weight: float,
+    spread: float,
+) -> torch.Tensor:  # [B, T, 1, h, w], mean 1 per frame
+    from ..sampling import guidance_map
+
+    b, t = width.shape
+    centre = mouth.flatten(0, 1).float() / downscale - 0.5  # crop px -> latent px (pixel centres on integers)
+    g = guidance_map(size, centre, width.flatten(0, 1).float() / downscale, 1.0, 1.0 + mouth_weight, spread)
+    g = g / g.mean(dim=(-2, -1), keepdim=True)
+    return g.unflatten(0, (b, t))
+
+
+def flow_matching_loss(
+    model, latent_space, batch: dict[str, torch.Tensor], mouth_weight: float = 0.0, mouth_spread: float = 0.25
+) -> torch.Tensor:
+    """Velocity loss of one batch (target/source [B,T,3,S,S] 0..1, audio [B,T,W,D], sigma [B], noise, drop;
+    with ``mouth_weight`` > 0 also mouth [B,T,2] and width [B,T] of the target frames in crop px)."""
     target, source = batch["target"], batch["source"]
     b, t = target.shape[:2]
     with torch.no_grad():
@@ -47,7 +71,11 @@ def flow_matching_loss(model, latent_space, batch: dict[str, torch.Tensor]) -> t
     s = sigma.view(b, 1, 1, 1, 1)
     x = (1 - s) * x0 + s * eps  # [B, T, C, h, w]
     v = model(x, sigma, src, batch["audio"].to(x0), audio_drop=batch["drop"])
-    return F.mse_loss(v.float(), (eps - x0).float())
+    if mouth_weight <= 0:
+        return F.mse_loss(v.float(), (eps - x0).float())
+    weight = mouth_weights(batch["mouth"].to(x0), batch["width"].to(x0), tuple(x0.shape[-2:]),
+                           latent_space.downscale, mouth_weight, mouth_spread)  # fmt: skip
+    return (weight * (v.float() - (eps - x0).float()) ** 2).mean()
 
 
 def _mixed_precision(config: TrainConfig) -> str:
@@ -124,7 +152,7 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
         if step >= stop:
             break
         with accelerator.accumulate(model):
-            loss = flow_matching_loss(model, latent_space, batch)
+            loss = flow_matching_loss(model, latent_space, batch, config.mouth_weight, config.mouth_spread)
             accelerator.backward(loss)
             running += loss.item() / config.grad_accum
             micro += 1

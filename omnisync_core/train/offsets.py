@@ -19,7 +19,8 @@ from ..errors import OmniSyncError
 
 
 def read_offsets(path: str | os.PathLike) -> dict[str, int]:
-    """JSON object ``{clip: frames}``; ``clip`` may be a file name, a stem or a path."""
+    """JSON object ``{clip: frames}``; ``clip`` may be a file name, a stem or a path (keys starting
+    with ``$`` are comments)."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -29,6 +30,8 @@ def read_offsets(path: str | os.PathLike) -> dict[str, int]:
         raise OmniSyncError(f"offsets file {path} must hold a JSON object {{clip: frames}}")
     out = {}
     for name, value in data.items():
+        if name.startswith("$"):  # "$comment" and the like
+            continue
         if isinstance(value, dict):  # {"offset": k, ...} as `--measure-offsets` writes them
             value = value.get("offset")
         if value is None:
