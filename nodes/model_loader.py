@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omnisync_core.hub import CONFIG_NAME, WEIGHTS_NAME, load_omnisync, resolve_model
+from omnisync_core.hub import CONFIG_NAME, STARTER, WEIGHTS_NAME, load_omnisync, resolve_model
 from omnisync_core.model.layers import ATTENTION_BACKENDS
 
 from .runtime import CATEGORY, models_dirs, register_models_folder, torch_device, torch_dtype
 from .wires import OmniSyncModel
 
-DEFAULT_MODEL = "omnisync/omnisync-small"
+DEFAULT_MODEL = "starter"  # the weights shipped inside the pack (omnisync_core/weights/starter)
 
 register_models_folder()
 
 
 def find_model(name: str, revision: str = "") -> Path:
     """A path, a folder name under models/omnisync, or a repo id (downloaded into models/omnisync)."""
-    name = name.strip()
+    name = name.strip() or STARTER
+    if name.lower() == STARTER:
+        return resolve_model(STARTER)
     for folder in [Path(name).expanduser()] + [d / name for d in models_dirs()]:
         if (folder / CONFIG_NAME).is_file():
             return folder
@@ -40,8 +42,9 @@ class OmniSyncModelLoader:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": ("STRING", {"default": DEFAULT_MODEL, "tooltip": "Hugging Face repo id (owner/name), a "
-                                 "folder name under ComfyUI/models/omnisync, or a full folder path."}),
+            "model": ("STRING", {"default": DEFAULT_MODEL, "tooltip": "'starter' (the weights shipped with "
+                                 "this pack), a Hugging Face repo id (owner/name), a folder name under "
+                                 "ComfyUI/models/omnisync, or a full folder path."}),
             "revision": ("STRING", {"default": "", "tooltip": "Hub branch, tag or commit to pin; empty = main."}),
             "dtype": (["auto", "fp32", "bf16", "fp16"], {"default": "auto",
                       "tooltip": "Weight precision; auto = bf16 on GPU, fp32 on CPU."}),

@@ -26,6 +26,13 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT = "omnisync-dit"
 FORMAT_VERSION = 1
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+STARTER = "starter"  # the name of the weights shipped inside the package
+STARTER_DIR = Path(__file__).parent / "weights" / "starter"
+
+
+def starter_model() -> Path | None:
+    """The starter weights shipped inside the package (``omnisync_core/weights/starter``), if present."""
+    return STARTER_DIR if (STARTER_DIR / CONFIG_NAME).is_file() and (STARTER_DIR / WEIGHTS_NAME).is_file() else None
 
 
 def is_offline() -> bool:
@@ -35,6 +42,31 @@ def is_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub endpoint (HF_ENDPOINT) answers a TCP connection within ``timeout`` seconds.
+    False when offline. Asked once per process: a machine without network should fall back at once
+    instead of waiting through huggingface_hub's retries."""
+    if is_offline():
+        return False
+    if "reachable" not in _REACHABLE:
+        import socket
+        from urllib.parse import urlparse
+
+        from huggingface_hub import constants
+
+        url = urlparse(constants.ENDPOINT)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            _REACHABLE["reachable"] = True
+        except OSError:
+            _REACHABLE["reachable"] = False
+    return _REACHABLE["reachable"]
+
+
+_REACHABLE: dict[str, bool] = {}
 
 
 def models_dir_folder(repo: str, models_dir: str | os.PathLike | None) -> Path | None:
@@ -72,7 +104,14 @@ def resolve_model(
     required: tuple[str, ...] = (),
 ) -> Path:
     """Folder holding a model repository: local folder > models_dir/<owner>--<name> > HF cache /
-    download. ``required`` names files that must be present (checked and named in errors)."""
+    download. ``required`` names files that must be present (checked and named in errors).
+    The name ``"starter"`` means the weights shipped inside the package."""
+    if str(repo_or_path).strip().lower() == STARTER:
+        starter = starter_model()
+        if starter is None:
+            raise OmniSyncError(f"this OmniSync installation has no starter weights ({STARTER_DIR} is missing or "
+                                "incomplete); reinstall it, or name a model folder or Hub repository")  # fmt: skip
+        return starter
     path = Path(repo_or_path).expanduser()
     if path.is_dir():
         _require(path, required, str(repo_or_path))
@@ -246,13 +285,17 @@ def load_omnisync(
     return LoadedModel(model, config, latent, dict(config.audio_features), folder)
 
 
-def save_pretrained(model: torch.nn.Module, out_dir: str | os.PathLike) -> Path:
-    """Write config.json + model.safetensors; each file is written to a temp name then renamed."""
+def save_pretrained(model: torch.nn.Module, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    """Write config.json + model.safetensors; each file is written to a temp name then renamed.
+    ``dtype`` (e.g. torch.float16) stores the floating-point weights in that precision (half the size);
+    loading casts them back to the dtype the model runs in."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.config.to_dict()}
     fd, tmp_w = tempfile.mkstemp(prefix=".model.", suffix=".tmp", dir=out)
     os.close(fd)

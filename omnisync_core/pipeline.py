@@ -72,8 +72,10 @@ def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
 
 def default_model() -> str | None:
     """The starter weights shipped inside the package, when this version has them."""
-    folder = Path(__file__).parent / "weights" / "starter"
-    return str(folder) if (folder / "config.json").exists() else None
+    from .hub import starter_model
+
+    folder = starter_model()
+    return str(folder) if folder is not None else None
 
 
 def track_source(video: str | os.PathLike, info: VideoInfo, settings: RunSettings,

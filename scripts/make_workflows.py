@@ -15,7 +15,7 @@ from nodes import NODE_CLASS_MAPPINGS  # noqa: E402
 
 KNOWN = json.loads((ROOT / "tests" / "data" / "core_nodes.json").read_text())["nodes"]
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-MODEL = "omnisync/omnisync-small"
+MODEL = "starter"
 VHS_COMBINE = {"frame_rate": 25.0, "loop_count": 0, "filename_prefix": "video/omnisync", "format": "video/h264-mp4",
                "pix_fmt": "yuv420p", "crf": 19, "save_metadata": True, "trim_to_audio": False, "pingpong": False,
                "save_output": True}  # fmt: skip

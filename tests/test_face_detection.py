@@ -134,3 +134,27 @@ def test_env_offline_hub_cache_in_fresh_process(hub, tmp_path, media):
 def test_odd_frames_do_not_crash(shape, shared_weights):
     detector = make_detector("opencv", path=shared_weights("face_detection_yunet_2023mar.onnx"))
     assert detector.detect(np.zeros(shape, np.uint8)) == []
+
+
+def test_auto_without_network_falls_back_at_once(tmp_path, monkeypatch):
+    """No weights cached and no Hub reachable: dlib at once, without a download attempt (no retries)."""
+    import time
+
+    import omnisync_core.hub as hub_module
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_module, "_REACHABLE", {"reachable": False})
+    calls = []
+    import huggingface_hub
+
+    real = huggingface_hub.hf_hub_download
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("local_files_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", spy)
+    started = time.monotonic()
+    assert make_detector("auto", cache_dir=tmp_path / "empty").name == "dlib-hog"
+    assert time.monotonic() - started < 10
+    assert calls and all(calls), calls  # only cache lookups, never a network download

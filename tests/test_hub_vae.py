@@ -194,3 +194,30 @@ def test_diffusers_adapters_through_hub_standin(tmp_path, offline, kind):
     # chunking does not change the result
     space.chunk = 5
     assert torch.allclose(space.encode(images), z, atol=1e-5)
+
+
+def test_starter_alias_and_half_precision_export(tmp_path, monkeypatch, capsys):
+    import omnisync_core.hub as hub_module
+    from omnisync_core.cli import main
+
+    model, folder = _saved_tiny(tmp_path)
+    ckpt = tmp_path / "run" / "checkpoints" / "step-000010"  # laid out as the trainer writes it
+    ckpt.parent.mkdir(parents=True)
+    folder.rename(ckpt)
+    (ckpt / "training").mkdir()
+    (ckpt / "training" / "state.json").write_text("{}")
+    out = tmp_path / "starter"
+    assert main(["model", "export", "--checkpoint", str(tmp_path / "run"), "--out", str(out), "--dtype", "fp16",
+                 "--sampler", "steps=7", "w_peak=2.5"]) == 0  # fmt: skip
+    from safetensors.torch import load_file
+
+    assert all(v.dtype == torch.float16 for v in load_file(str(out / "model.safetensors")).values())
+    assert (out / "model.safetensors").stat().st_size < 0.6 * (ckpt / "model.safetensors").stat().st_size
+    monkeypatch.setattr(hub_module, "STARTER_DIR", out)
+    loaded = load_omnisync("starter")  # the name of the shipped weights
+    assert loaded.path == out and loaded.config.sampler["steps"] == 7 and loaded.config.sampler["w_peak"] == 2.5
+    for k, v in model.state_dict().items():
+        assert torch.allclose(v, loaded.model.state_dict()[k], atol=1e-3, rtol=1e-3)
+    monkeypatch.setattr(hub_module, "STARTER_DIR", tmp_path / "nowhere")
+    with pytest.raises(OmniSyncError, match="no starter weights"):
+        resolve_model("starter")

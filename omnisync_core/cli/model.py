@@ -22,6 +22,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=run_init)
 
+    export = actions.add_parser(
+        "export",
+        help="publish a training checkpoint's EMA weights as a model folder",
+        description="Copy a training checkpoint's EMA weights (checkpoints/step-N/model.safetensors) into a "
+        "Hub-ready folder (config.json + model.safetensors), optionally in half precision, with sampler "
+        "defaults overridden and a model card (README.md) beside them.",
+    )
+    export.add_argument("--checkpoint", required=True,
+                        help="a checkpoint folder (runs/x/checkpoints/step-N) or a run folder (its newest one)")
+    export.add_argument("--out", required=True, help="output folder (created; files replaced atomically)")
+    export.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32",
+                        help="precision of the stored weights (fp16 halves the size; default fp32)")  # fmt: skip
+    export.add_argument("--sampler", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="sampler defaults to store in config.json, e.g. steps=20 w_peak=2.5")  # fmt: skip
+    export.add_argument("--card", help="a markdown file copied to the folder as README.md (the model card)")
+    export.set_defaults(func=run_export)
+
 
 def run_init(args: argparse.Namespace) -> int:
     import torch
@@ -37,4 +54,45 @@ def run_init(args: argparse.Namespace) -> int:
         f"saved {config.preset} model ({count_parameters(model) / 1e6:.2f}M parameters, latent "
         f"{config.latent['kind']}, audio {config.audio_features['kind']}) to {out}"
     )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    import torch
+
+    from ..errors import OmniSyncError
+    from ..hub import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, read_config, save_pretrained
+    from ..model import OmniSyncDiT, count_parameters
+    from ..train.checkpoint import list_checkpoints
+    from ..train.config import _parse_value
+
+    folder = Path(args.checkpoint)
+    if not (folder / WEIGHTS_NAME).is_file():
+        found = list_checkpoints(folder)
+        if not found:
+            raise OmniSyncError(f"{folder} is neither a checkpoint folder (with {WEIGHTS_NAME}) nor a run folder "
+                                "with checkpoints/step-N inside")  # fmt: skip
+        folder = found[-1]
+    config = read_config(folder)
+    sampler = dict(config.sampler)
+    for item in args.sampler:
+        if "=" not in item:
+            raise OmniSyncError(f"--sampler {item!r} must look like KEY=VALUE")
+        key, value = item.split("=", 1)
+        sampler[key] = _parse_value(value)
+    model = OmniSyncDiT(config)
+    load_state_dict_strict(model, folder / WEIGHTS_NAME)
+    model.config = config.replace(sampler=sampler)
+    dtypes = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+    out = save_pretrained(model, args.out, dtypes[args.dtype])
+    if args.card:
+        tmp = out / ".README.md.tmp"
+        shutil.copyfile(args.card, tmp)
+        tmp.replace(out / "README.md")
+    size = (out / WEIGHTS_NAME).stat().st_size / 2**20
+    print(f"exported {folder} ({count_parameters(model) / 1e6:.2f}M parameters, {args.dtype}, {size:.1f} MiB) "
+          f"to {out}; {CONFIG_NAME} sampler: {sampler}")  # fmt: skip
     return 0

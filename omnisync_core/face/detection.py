@@ -110,15 +110,21 @@ def make_detector(backend: str = "auto", **opts) -> FaceDetector:
 
         return DlibDetector(**{k: v for k, v in opts.items() if k in ("score_threshold", "max_size")})
     if backend == "auto":
+        from ..hub import hub_reachable
         from .yunet import YuNetDetector
 
-        try:
-            detector: FaceDetector = YuNetDetector(**opts)
+        try:  # YuNet from a local path / models folder / the cache, without touching the network
+            detector: FaceDetector = YuNetDetector(**{**opts, "local_files_only": True})
         except OmniSyncError as error:
-            from .dlib_hog import DlibDetector
+            try:
+                if opts.get("local_files_only") or not hub_reachable():
+                    raise OmniSyncError("not downloaded, and the Hugging Face Hub is not reachable") from error
+                detector = YuNetDetector(**opts)  # download it once
+            except OmniSyncError as error2:
+                from .dlib_hog import DlibDetector
 
-            log.warning("face detector: YuNet weights unavailable (%s); using dlib HOG", error)
-            detector = DlibDetector(**{k: v for k, v in opts.items() if k in ("score_threshold", "max_size")})
+                log.warning("face detector: YuNet weights unavailable (%s); using dlib HOG", error2)
+                detector = DlibDetector(**{k: v for k, v in opts.items() if k in ("score_threshold", "max_size")})
         log.info("face detector: %s", detector.name)
         return detector
     raise OmniSyncError(f"unknown face detector backend '{backend}'; choose one of {', '.join(BACKENDS)}")
