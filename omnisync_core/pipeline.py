@@ -30,7 +30,7 @@ Progress = Callable[[int, int], None]
 class RunSettings:
     """Everything ``omnisync run`` can be told; the defaults are what a user should get."""
 
-    model: str | None = None  # folder or Hub repository; None: the shipped default, if any
+    model: str | None = None  # folder, Hub repository or "starter"; None: the shipped default; "none": no model
     revision: str | None = None
     models_dir: str | None = None
     device: str = "auto"
@@ -68,6 +68,9 @@ def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
     if dtype not in dtypes:
         raise OmniSyncError(f"unknown dtype '{dtype}'; choose fp32, bf16 or fp16")
     return torch.device(device), dtypes[dtype]
+
+
+NO_MODEL = "none"  # RunSettings.model / --model value: no re-generation
 
 
 def default_model() -> str | None:
@@ -121,6 +124,8 @@ def run_file(
 
     device, dtype = resolve_device(settings.device, settings.dtype)
     model_name = settings.model or default_model()
+    if model_name and str(model_name).strip().lower() == NO_MODEL:
+        model_name = None  # track and blend back unchanged: a quick check of faces and I/O
     loaded = None
     if model_name:
         from .hub import load_omnisync

@@ -24,7 +24,7 @@ def omnisync(*args, cwd=None):
 def test_run_on_real_clip_follows_the_audio_length(media, tmp_path):
     out = tmp_path / "dub.mp4"
     result = omnisync("run", "--video", media("sun.mp4"), "--audio", media("yongen.wav"), "--out", out,
-                      "--preset", "ultrafast")
+                      "--preset", "ultrafast", "--model", "none")
     assert result.returncode == 0, result.stderr
     info = probe_video(out)
     assert info.fps == 25 and info.frame_count == 200 and info.has_audio
@@ -35,7 +35,7 @@ def test_run_on_real_clip_follows_the_audio_length(media, tmp_path):
 def test_run_sun_with_60s_english(media, tmp_path):
     out = tmp_path / "sun_eng.mp4"
     result = omnisync("run", "--video", media("sun.mp4"), "--audio", media("eng.wav"), "--out", out,
-                      "--preset", "ultrafast")
+                      "--preset", "ultrafast", "--model", "none")
     assert result.returncode == 0, result.stderr
     info = probe_video(out)
     assert info.fps == 25 and info.frame_count == 1500 and abs(info.duration - 60) < 0.04

@@ -88,6 +88,8 @@ def peak_memory_of_run(video: Path, audio: Path, out: Path) -> tuple[float, floa
         "--overwrite",
         "--preset",
         "ultrafast",
+        "--model",
+        "none",  # the I/O path alone: decode -> length policy -> encode
     ]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

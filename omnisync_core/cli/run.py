@@ -33,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--chunk", type=int, default=32, help="frames decoded at a time; memory stays bounded")
 
     model = p.add_argument_group("model and sampling")
-    model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors) or a Hugging "
-                       "Face repository id; default: the starter weights shipped with this version, if any")
+    model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors), a Hugging "
+                       "Face repository id or 'starter' (the weights shipped with this version, the default); "
+                       "'none' tracks and blends the faces back unchanged (a quick check of faces and I/O)")
     model.add_argument("--revision", help="Hub revision (branch, tag or commit) to pin the model to")
     model.add_argument("--models-dir", help="folder searched before the Hugging Face cache "
                        "(ComfyUI/models/omnisync layout: <owner>--<name>/)")
@@ -102,6 +103,6 @@ def _run(args: argparse.Namespace) -> int:
     print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s; "
           f"face found in {report.faces_found:.0%} of frames")
     if report.model is None:
-        print("note: no OmniSync weights were given or shipped, so the faces were tracked and blended back "
-              "unchanged (no lip-sync). Pass --model DIR_OR_REPO.")
+        print("note: no OmniSync model ran (--model none, or no weights shipped), so the faces were tracked and "
+              "blended back unchanged (no lip-sync).")
     return 0

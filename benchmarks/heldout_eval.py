@@ -1,0 +1,171 @@
+"""Held-out evaluation of an OmniSync model on the shared clips that no training used.
+
+Two passes per clip, both through the same `run_file` the command line uses:
+
+- dub: the clip re-voiced with speech that is not its own. The project's sync metric (mouth
+  opening vs speech envelope, evaluate/sync.py) is measured on the output and, as the baseline,
+  on the untouched source against the same new audio.
+- re-synthesis: the clip re-generated from its own audio and compared with the original: mouth
+  landmark distance (LMD), PSNR / SSIM inside and outside the mouth, identity distance and
+  temporal stability.
+
+Frames/s is the whole run (face tracking, generation, blending, encoding) divided into the
+output frames, on whatever machine runs this.
+
+    python benchmarks/heldout_eval.py --model starter --out eval/ [--steps 10] [--only lrs2_00016]
+
+Writes eval/report.json and eval/report.md and keeps the videos in eval/videos/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MEDIA = ROOT.parent / "shared" / "media"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    clip: str  # file in ../shared/media
+    dub: str  # speech that is not the clip's own (file in ../shared/media)
+    own_audio: bool = True  # the clip carries its own speech: re-synthesis is measured
+
+
+# None of these clips is in ../shared/train (configs/starter/clips.txt).
+JOBS = [
+    HeldOut("lrs2_00016.mp4", "eng.wav"),
+    HeldOut("lrs2_00019.mp4", "speech_de.wav"),
+    HeldOut("lrs2_00001.mp4", "speech_ja.wav"),
+    HeldOut("retalk_face1.mp4", "speech_en.m4a"),
+    HeldOut("retalk_face2.mp4", "speech_en_female.mp3"),
+    HeldOut("retalk_face5.mp4", "eng.wav"),
+    HeldOut("grid_bbaf2n.mp4", "grid_lbax4n.mp4"),  # another clip's audio
+    HeldOut("yongen.mp4", "sun.wav", own_audio=False),  # no audio track of its own
+]
+
+DUB_KEYS = ["sync_offset_frames", "sync_confidence", "source_sync_offset_frames", "source_sync_confidence"]
+RESYNTH_KEYS = ["lmd", "psnr_mouth", "ssim_mouth", "psnr_outside_mouth", "ssim_outside_mouth",
+                "identity_distance", "temporal_stability"]  # fmt: skip
+
+
+def run_one(video: Path, audio: Path, out: Path, model: str, sampler: dict, backend: str) -> tuple[int, float]:
+    from omnisync_core.pipeline import RunSettings, run_file
+    from omnisync_core.timeline import LengthPolicy
+
+    settings = RunSettings(model=model, sampler=dict(sampler), backend=backend, length_policy=LengthPolicy.TRIM,
+                           overwrite=True, device="cpu", dtype="fp32")  # fmt: skip
+    started = time.perf_counter()
+    report = run_file(video, audio, out, settings)
+    return report.frames, time.perf_counter() - started
+
+
+def mean(values: list) -> float | None:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isinf(v))]
+    return sum(values) / len(values) if values else None
+
+
+def fmt(value, spec: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return spec.format(value)
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| clip | new audio | offset | sync r | source offset | source sync r | LMD | PSNR mouth | "
+             "SSIM mouth | PSNR outside | SSIM outside | identity | stability | frames/s |",
+             "|" + " --- |" * 14]  # fmt: skip
+    for r in rows:
+        d, s = r["dub"], r.get("resynth") or {}
+        lines.append(
+            f"| {r['clip']} | {r['audio']} | {fmt(d['sync_offset_frames'], '{:+d}')} | "
+            f"{fmt(d['sync_confidence'], '{:.3f}')} | {fmt(d['source_sync_offset_frames'], '{:+d}')} | "
+            f"{fmt(d['source_sync_confidence'], '{:.3f}')} | {fmt(s.get('lmd'), '{:.2f}')} | "
+            f"{fmt(s.get('psnr_mouth'), '{:.2f}')} | {fmt(s.get('ssim_mouth'), '{:.4f}')} | "
+            f"{fmt(s.get('psnr_outside_mouth'), '{:.2f}')} | {fmt(s.get('ssim_outside_mouth'), '{:.4f}')} | "
+            f"{fmt(s.get('identity_distance'), '{:.4f}')} | {fmt(s.get('temporal_stability'), '{:.3f}')} | "
+            f"{fmt(r['frames_per_s'], '{:.2f}')} |"
+        )
+    m = summary(rows)
+    lines.append(
+        f"| **mean** | | | **{fmt(m['sync_confidence'], '{:.3f}')}** | | "
+        f"**{fmt(m['source_sync_confidence'], '{:.3f}')}** | {fmt(m['lmd'], '{:.2f}')} | "
+        f"{fmt(m['psnr_mouth'], '{:.2f}')} | {fmt(m['ssim_mouth'], '{:.4f}')} | "
+        f"{fmt(m['psnr_outside_mouth'], '{:.2f}')} | {fmt(m['ssim_outside_mouth'], '{:.4f}')} | "
+        f"{fmt(m['identity_distance'], '{:.4f}')} | {fmt(m['temporal_stability'], '{:.3f}')} | "
+        f"{fmt(m['frames_per_s'], '{:.2f}')} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def summary(rows: list[dict]) -> dict:
+    out = {k: mean([r["dub"][k] for r in rows]) for k in ("sync_confidence", "source_sync_confidence")}
+    out["abs_offset"] = mean([abs(r["dub"]["sync_offset_frames"]) for r in rows
+                              if r["dub"]["sync_offset_frames"] is not None])  # fmt: skip
+    out["source_abs_offset"] = mean([abs(r["dub"]["source_sync_offset_frames"]) for r in rows
+                                     if r["dub"]["source_sync_offset_frames"] is not None])  # fmt: skip
+    out["better_than_source"] = sum(
+        1 for r in rows if (r["dub"]["sync_confidence"] or -1) > (r["dub"]["source_sync_confidence"] or -1)
+    )
+    for k in RESYNTH_KEYS:
+        out[k] = mean([(r.get("resynth") or {}).get(k) for r in rows])
+    out["frames_per_s"] = mean([r["frames_per_s"] for r in rows])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="starter", help="model folder, Hub repo or 'starter' (default)")
+    parser.add_argument("--out", default="eval", help="report folder (videos in OUT/videos)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--backend", default="auto", help="face detector (default auto)")
+    parser.add_argument("--only", nargs="*", help="clip stems to run (default: all)")
+    parser.add_argument("--no-resynth", action="store_true", help="skip the re-synthesis pass")
+    args = parser.parse_args(argv)
+    from omnisync_core.evaluate.pair import evaluate_files
+
+    if not MEDIA.is_dir():
+        print(f"heldout_eval: {MEDIA} is missing; it needs the shared media beside the checkout", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    sampler = {"steps": args.steps} if args.steps else {}
+    jobs = [j for j in JOBS if not args.only or Path(j.clip).stem in args.only]
+    rows = []
+    for job in jobs:
+        clip, dub = MEDIA / job.clip, MEDIA / job.dub
+        stem = Path(job.clip).stem
+        pred = out / "videos" / f"{stem}__dub_{Path(job.dub).stem}.mp4"
+        frames, seconds = run_one(clip, dub, pred, args.model, sampler, args.backend)
+        dubbed = evaluate_files(pred, clip, audio=dub).to_json()
+        row = {"clip": job.clip, "audio": job.dub, "frames": frames, "seconds": round(seconds, 2),
+               "frames_per_s": frames / seconds, "dub": {k: dubbed[k] for k in DUB_KEYS},
+               "dub_all": dubbed}  # fmt: skip
+        if job.own_audio and not args.no_resynth:
+            pred_own = out / "videos" / f"{stem}__resynth.mp4"
+            run_one(clip, clip, pred_own, args.model, sampler, args.backend)
+            own = evaluate_files(pred_own, clip, reference=clip).to_json()
+            row["resynth"] = {k: own[k] for k in RESYNTH_KEYS}
+        rows.append(row)
+        print(json.dumps({"clip": job.clip, "audio": job.dub, "fps": round(row["frames_per_s"], 2), **row["dub"],
+                          **row.get("resynth", {})}), flush=True)  # fmt: skip
+    report = {"model": args.model, "sampler": sampler, "rows": rows, "summary": summary(rows)}
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(rows))
+    print(markdown(rows))
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
