@@ -109,3 +109,28 @@ def test_presets_and_config_roundtrip():
         DiTConfig(width=30, heads=4)
     with pytest.raises(OmniSyncError, match="preset"):
         preset("huge")
+
+
+def test_source_skip_makes_an_untrained_model_copy_the_source():
+    """With source_skip and a silent network, sampling from progressive init returns the source."""
+    from omnisync_core.model.math import source_skip_velocity
+    from omnisync_core.sampling import progressive_init, sample, sigma_schedule
+
+    torch.manual_seed(0)
+    source = torch.rand(1, 3, 12, 8, 8)
+    noise = torch.randn_like(source)
+    x = progressive_init(source[0], noise[0], 0.92)[None]
+
+    def velocity(x_, sigma):
+        return source_skip_velocity(x_, source, torch.full((1,), float(sigma)))
+
+    out = sample(velocity, x, sigma_schedule(30, 0.92, 3.0), "euler")
+    assert (out - source).abs().max() < 0.05
+    model = OmniSyncDiT(preset("tiny", source_skip=True))
+    plain = OmniSyncDiT(preset("tiny"))
+    plain.load_state_dict(model.state_dict())
+    sigma = torch.tensor([0.5])
+    xs = torch.randn(1, 2, 12, 16, 16)
+    src = torch.randn(1, 2, 12, 16, 16)
+    skip = model(xs, sigma, src) - plain(xs, sigma, src)
+    assert torch.allclose(skip, source_skip_velocity(xs, src, sigma), atol=1e-5)

@@ -59,6 +59,7 @@ class DiTConfig:
     sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     attention: str = "auto"  # "sdpa" | "xformers" | "auto"
     gradient_checkpointing: bool = False
+    source_skip: bool = False  # v = network + source_skip_velocity(x, source, sigma): starts as a copy of the source
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -158,6 +159,7 @@ PRESETS: dict[str, DiTConfig] = {
         latent=dict(LATENT_SPACES["pixel"][0]),
         audio_features=dict(AUDIO_FEATURES["logmel"][0]),
         sampler={**DEFAULT_SAMPLER, "steps": 20, "window": 8, "overlap": 2},
+        source_skip=True,
         preset="starter",
     ),
     # ~37M parameters: 256 px crops in the SD KL latent (32x32x4), Whisper-tiny features.

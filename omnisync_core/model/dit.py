@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import OmniSyncError
 from .config import PRESETS, DiTConfig, preset, with_components
 from .layers import FinalLayer, OmniSyncBlock, TimestepEmbedder
-from .math import rope_angles, sincos_1d, sincos_2d
+from .math import rope_angles, sincos_1d, sincos_2d, source_skip_velocity
 
 __all__ = ["DiTConfig", "OmniSyncDiT", "PRESETS", "preset", "with_components", "count_parameters"]
 
@@ -143,4 +143,6 @@ class OmniSyncDiT(nn.Module):
         out = self.final(tokens, cond)  # [B, T, N, C*p*p]
         out = out.view(b, t, hp, wp, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)  # [B, T, C, hp, p, wp, p]
         out = out.reshape(b, t, c, hp * p, wp * p)[..., :h, :w]  # [B, T, C, h, w]
+        if self.config.source_skip:
+            out = out.float() + source_skip_velocity(x, source, sigma.to(x.device))
         return out.to(x.dtype)

@@ -75,3 +75,17 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """adaLN modulation: x * (1 + scale) + shift (shift/scale broadcast against x)."""
     return x * (1 + scale) + shift
+
+
+def source_skip_velocity(
+    x: torch.Tensor,  # [B, T, C, h, w] noisy latent at sigma
+    source: torch.Tensor,  # [B, T, C, h, w] clean source latent
+    sigma: torch.Tensor,  # [B]
+    floor: float = 0.02,
+) -> torch.Tensor:  # [B, T, C, h, w] float32
+    """The velocity that leads x back to the source, softly limited at small sigma:
+    ``(x - source) * sigma / (sigma^2 + floor^2)`` (about ``(x - source) / sigma`` when sigma >> floor,
+    fading to 0 as sigma -> 0). Added to the network's output it makes an untrained model copy the
+    source, so training only has to learn the edit (the mouth) instead of the whole face."""
+    s = sigma.float().view(-1, *([1] * (x.dim() - 1)))
+    return (x.float() - source.float()) * s / (s * s + floor * floor)
