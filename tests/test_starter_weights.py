@@ -1,0 +1,79 @@
+"""The starter weights shipped in the package: small, complete, loadable offline, the default
+everywhere, and they listen to the audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from omnisync_core.hub import STARTER_DIR, load_omnisync, starter_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_small_complete_and_documented():
+    assert starter_model() == STARTER_DIR, "omnisync_core/weights/starter must hold config.json + model.safetensors"
+    size = sum(p.stat().st_size for p in STARTER_DIR.iterdir())
+    assert size <= 40 * 2**20, f"the starter weights take {size / 2**20:.1f} MiB (limit 40)"
+    config = json.loads((STARTER_DIR / "config.json").read_text())["config"]
+    assert config["latent"]["kind"] == "pixel" and config["audio_features"]["kind"] == "logmel"  # nothing to download
+    assert config["crop_size"] >= 128
+    card = (STARTER_DIR / "README.md").read_text()
+    assert "research" in card.lower() and "evaluation" in card.lower()
+
+
+def test_default_of_the_cli_and_the_comfyui_loader():
+    from nodes.model_loader import DEFAULT_MODEL, find_model
+    from omnisync_core.pipeline import default_model
+
+    assert default_model() == str(STARTER_DIR)
+    assert find_model(DEFAULT_MODEL) == STARTER_DIR
+
+
+def test_loads_offline_in_a_fresh_process(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache"),
+           "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
+    code = "from omnisync_core.hub import load_omnisync; m = load_omnisync('starter'); print(m.config.preset)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "starter"
+
+
+def test_the_mouth_follows_the_audio_and_the_rest_stays(media):
+    """On real crops of a held-out clip: speech vs silence changes the mouth region far more than
+    the forehead, and the generated crops stay close to the source away from the mouth."""
+    from omnisync_core.audio.decode import load_audio
+    from omnisync_core.audio.features import frame_windows, log_mel
+    from omnisync_core.face import FaceTrack, FaceTracker, crop_faces, make_detector
+    from omnisync_core.lipsync import LipSyncSettings, generate_crops
+    from omnisync_core.streaming import to_tensor
+    from omnisync_core.video import read_frames
+
+    loaded = load_omnisync("starter")
+    frames = read_frames(media("retalk_face2.mp4"), 0, 8)
+    tracker = FaceTracker(make_detector("dlib"), crop_size=loaded.config.crop_size, detect_every=4, landmarks="none")
+    track = FaceTrack.from_frames([tracker.update(f) for f in frames], loaded.config.crop_size, frames.shape[1:3])
+    crops = crop_faces(to_tensor(list(frames)), track)  # [8, 3, 128, 128]
+    mouth, width = torch.from_numpy(track.mouth_centre), torch.from_numpy(track.face_width)
+    speech = frame_windows(log_mel(load_audio(media("eng.wav"))[16000 * 3 : 16000 * 5]), Fraction(25), 8,
+                           loaded.config.audio_window)  # fmt: skip
+    silence = frame_windows(log_mel(np.zeros(32000, np.float32)), Fraction(25), 8, loaded.config.audio_window)
+    settings = LipSyncSettings.from_config(loaded.config, steps=6)
+    talk = generate_crops(loaded, crops, speech, mouth, width, settings)
+    quiet = generate_crops(loaded, crops, silence, mouth, width, settings)
+    assert torch.isfinite(talk).all() and talk.min() >= 0 and talk.max() <= 1
+    mx, my = mouth.mean(0).round().int().tolist()
+    half = int(width.mean() * 0.25)
+    mouth_box = (slice(None), slice(None), slice(my - half, my + half), slice(mx - half, mx + half))
+    forehead = (slice(None), slice(None), slice(8, 28), slice(40, 88))
+    effect_mouth = (talk - quiet)[mouth_box].abs().mean()
+    effect_forehead = (talk - quiet)[forehead].abs().mean()
+    assert effect_mouth > 3 * effect_forehead, (effect_mouth, effect_forehead)
+    assert (talk - crops)[forehead].abs().mean() < 0.06
