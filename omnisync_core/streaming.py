@@ -18,8 +18,9 @@ import torch
 
 from .audio.features import AudioFeatures, frame_windows
 from .cancel import check
-from .face import FaceTrack, crop_faces
-from .face.blend import blend_faces
+from .face import FaceTrack
+from .face.align import crop_image
+from .face.blend import blend_frame
 from .lipsync import LipSyncSettings, generate_window, window_starts
 
 
@@ -38,6 +39,36 @@ def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:  # uint8 [H, W, 3] each
 def to_uint8(frames: torch.Tensor) -> list[np.ndarray]:  # [T, 3, H, W] 0..1 -> uint8 [H, W, 3] each
     array = (frames.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return list(array)
+
+
+def crop_frames(frames: list[np.ndarray], track: FaceTrack) -> list[np.ndarray]:
+    """uint8 ``[H, W, 3]`` frames -> aligned crops ``[S, S, 3]`` f32 0..1, the values of
+    ``crop_faces(to_tensor(frames), track)`` without converting whole frames to float."""
+    return [crop_image(frame, track.affines[t], track.crop_size, as_float=True) for t, frame in enumerate(frames)]
+
+
+def blend_stream(
+    frames: list[np.ndarray],  # uint8 [H, W, 3]
+    crops: list[np.ndarray],  # [S, S, 3] f32 0..1
+    track: FaceTrack,
+    blend: BlendSettings,
+) -> Iterator[np.ndarray]:
+    """Paste ``crops`` back into uint8 ``frames`` one by one (:func:`blend_frame` on the mask's
+    rectangle only); frames with ``edit_weight == 0`` are handed on as they are."""
+    for t, frame in enumerate(frames):
+        weight = float(track.edit_weight[t])
+        result = None
+        if weight > 0:
+            landmarks = None if track.landmarks is None else track.landmarks[t]
+            result = blend_frame(frame, crops[t], track.affines[t], weight, landmarks,
+                                 blend.mask, blend.feather, blend.color_match, blend.poisson)
+        if result is None:
+            yield frame
+            continue
+        (x0, y0, x1, y1), pixels = result
+        out = frame.copy()
+        out[y0:y1, x0:x1] = pixels
+        yield out
 
 
 def lipsync_stream(
@@ -59,7 +90,7 @@ def lipsync_stream(
     starts = window_starts(n, settings.window, settings.overlap)
     source = iter(frames)
     held: list[np.ndarray] = []  # frames [first, first + len(held))
-    crops: list[torch.Tensor] = []  # generated crops for the same frames, once known
+    crops: list[np.ndarray] = []  # generated crops [S, S, 3] f32 for the same frames, once known
     first, done = 0, 0
     for k, start in enumerate(starts):
         stop = min(start + settings.window, n)
@@ -67,26 +98,26 @@ def lipsync_stream(
             held.append(next(source))
         check(cancelled)
         window_track = track.slice(start, stop)
-        window_frames = to_tensor(held[start - first : stop - first])
-        new = crop_faces(window_frames, window_track)  # [n, 3, S, S]
+        new = crop_frames(held[start - first : stop - first], window_track)  # n x [S, S, 3]
         if loaded is not None and window_track.edit_weight.any():
             audio = frame_windows(features, fps, stop - start, loaded.config.audio_window, start)
-            new = generate_window(loaded, new, audio, torch.from_numpy(window_track.mouth_centre),
-                                  torch.from_numpy(window_track.face_width), start, settings, device, dtype,
-                                  None, cancelled)
+            x = torch.from_numpy(np.stack(new)).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S]
+            x = generate_window(loaded, x, audio, torch.from_numpy(window_track.mouth_centre),
+                                torch.from_numpy(window_track.face_width), start, settings, device, dtype,
+                                None, cancelled)
+            new = list(x.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy())
         shared = len(crops) - (start - first)  # frames the previous window also produced
         if shared > 0:
-            ramp = (torch.arange(1, shared + 1, dtype=torch.float32) / (shared + 1)).view(-1, 1, 1, 1)
+            ramp = np.arange(1, shared + 1, dtype=np.float32) / np.float32(shared + 1)
             for i in range(shared):  # linear cross-fade, as generate_crops does
                 crops[start - first + i] = (1 - ramp[i]) * crops[start - first + i] + ramp[i] * new[i]
         crops.extend(new[max(shared, 0) :])
         final = starts[k + 1] if k + 1 < len(starts) else n  # later windows start here
         count = final - first
         if count > 0:
-            out = blend_faces(to_tensor(held[:count]), torch.stack(crops[:count]), track.slice(first, final),
-                              mask=blend.mask, feather=blend.feather, color_match=blend.color_match,
-                              poisson=blend.poisson)
-            yield from to_uint8(out)
+            for frame in blend_stream(held[:count], crops[:count], track.slice(first, final), blend):
+                check(cancelled)
+                yield frame
             held, crops, first = held[count:], crops[count:], final
             done = final
             if progress:

@@ -13,7 +13,9 @@ leaves a half-written file and an existing file is never overwritten without ``o
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -286,30 +288,39 @@ class VideoWriter:
                 self._container.mux(packet)
 
     def close(self) -> Path:
-        """Finish the file and move it into place; returns the output path."""
+        """Finish the file and move it into place; returns the output path.
+
+        All or nothing: when anything stops it (an error, Ctrl-C, SIGTERM) before the file is
+        in place, the temporary file is deleted and the target is left as it was."""
         if self._container is None:
             self.abort()
             raise OmniSyncError("no frames were produced, so no video was written")
-        for packet in self._video.encode(None):
-            self._container.mux(packet)
-        if self._audio is not None:
-            self._encode_audio_until(self.audio.samples.shape[1], final=True)
-        self._container.close()
-        self._container = None
-        os.replace(self._temp, self.path)
+        try:
+            for packet in self._video.encode(None):
+                self._container.mux(packet)
+            if self._audio is not None:
+                self._encode_audio_until(self.audio.samples.shape[1], final=True)
+            self._container.close()
+            self._container = None
+            os.chmod(self._temp, 0o666 & ~_umask())  # mkstemp made it private; give it a normal file's mode
+            if not _publish(self._temp, self.path):
+                raise KeyboardInterrupt  # interrupted just before the rename (by a handler that did not raise)
+        except BaseException:
+            self.abort()
+            raise
         self._finished = True
         return self.path
 
     def abort(self) -> None:
         """Drop everything written so far; the target file is left as it was."""
+        self._finished = True
+        self._temp.unlink(missing_ok=True)  # first: a second Ctrl-C during the close below leaves no file
         if self._container is not None:
+            container, self._container = self._container, None
             try:
-                self._container.close()
+                container.close()
             except Exception:  # noqa: BLE001 - the file is being thrown away
                 pass
-            self._container = None
-        self._temp.unlink(missing_ok=True)
-        self._finished = True
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -319,6 +330,41 @@ class VideoWriter:
             self.abort()
         elif not self._finished:
             self.close()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (changing it is not thread-safe)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def _publish(temp: Path, target: Path) -> bool:
+    """Rename ``temp`` to ``target`` unless an interrupt is pending; True when renamed.
+
+    SIGINT / SIGTERM handled in Python (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM handler)
+    are held during the rename, so the run has one commit point: an interrupt that arrived
+    before it cancels the output (its handler raises as soon as they are released, and the
+    caller deletes the temporary file); one arriving after the rename is dropped, because the
+    output is then complete and in place."""
+    held = {s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))}
+    if not held or not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        os.replace(temp, target)
+        return True
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        if signal.sigpending() & held:
+            return False
+        os.replace(temp, target)
+        while signal.sigtimedwait(held, 0) is not None:  # arrived during the rename: too late to cancel
+            pass
+        return True
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending interrupt's handler runs now
 
 
 def _aac_ready(audio: AudioTrack) -> AudioTrack:

@@ -80,24 +80,45 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, media):
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
 
 
-@pytest.mark.slow  # timing-dependent; flaked twice in fresh-clone CI runs on a loaded machine
+def _default_sigint() -> None:  # in the child, before exec
+    # A process started from a background job of a non-interactive shell (CI runners, nohup)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the run
+    # would ignore the signal and finish. Ctrl-C in a terminal reaches a default handler.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_killing_a_run_leaves_no_output_file(tmp_path, media, sig):
-    out = tmp_path / "out.mp4"
-    process = subprocess.Popen([sys.executable, "-m", "omnisync_core", "run", "--video", media("sun.mp4"),
-                                "--audio", media("eng.wav"), "--out", out, "--preset", "slow"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # no pipe to fill
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):
-        time.sleep(0.1)
-    time.sleep(0.5)
-    assert process.poll() is None, "the run finished before it could be interrupted"
-    os.kill(process.pid, sig)
-    process.wait(timeout=120)  # generous: CI machines can be heavily loaded
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "out.mp4"
+    log = tmp_path / "stderr.txt"
+    # 75 source frames (quick to track) looped to 1500 output frames: the run is mid-way when signalled
+    with open(log, "w") as stderr:  # a file, not a pipe: a full pipe would stall the run
+        process = subprocess.Popen([sys.executable, "-m", "omnisync_core", "run", "--video",
+                                    media("grid_bbaf2n.mp4"), "--audio", media("eng.wav"), "--out", out,
+                                    "--length", "loop", "--backend", "dlib", "--preset", "slow"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                   preexec_fn=_default_sigint, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        deadline = time.time() + 120  # generous: a loaded machine starts Python slowly
+        while process.poll() is None and time.time() < deadline and not any(folder.iterdir()):
+            time.sleep(0.05)
+        partial = list(folder.iterdir())
+        assert partial and partial[0].name.endswith(".partial.mp4"), f"no output started: {log.read_text()}"
+        time.sleep(0.3)  # frames are being encoded
+        assert process.poll() is None, f"the run ended before it could be interrupted: {log.read_text()}"
+        os.kill(process.pid, sig)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:  # never leave a run behind to load the next case
+            process.kill()
+            process.wait()
     assert not out.exists()
-    leftovers = list(tmp_path.iterdir())
+    leftovers = list(folder.iterdir())
     if sig != signal.SIGKILL:  # a clean stop also removes the hidden partial file
-        assert leftovers == []
-        assert process.returncode == 130
+        assert leftovers == [], log.read_text()
+        assert process.returncode == 130, log.read_text()
+        assert "interrupted; no output was written" in log.read_text()
     else:
         assert all(p.name.startswith(".") for p in leftovers)

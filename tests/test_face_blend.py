@@ -103,3 +103,39 @@ def test_preview_draws_without_touching_the_input(clip):
     preview = draw_preview(x, track)
     assert preview.shape == x.shape and torch.equal(x, before)
     assert not torch.equal(preview[0], x[0])
+
+
+def test_uint8_streaming_blend_matches_the_float_path(clip):
+    """The per-frame uint8 path (crop_image(as_float) -> blend_frame / paste_face, what the
+    pipeline streams) gives the float batch path's pixels, leaves the rest bit-identical and
+    pastes an unmodified crop back exactly."""
+    from omnisync_core.face.align import crop_image
+    from omnisync_core.face.blend import paste_face
+    from omnisync_core.streaming import BlendSettings, blend_stream, crop_frames
+
+    frames, detector = clip
+    track = track_video(frames, detector, crop_size=256, landmarks="dlib", fade=2)
+    x = to_tensor(frames)
+    crops = crop_frames(frames, track)
+    assert torch.equal(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2), crop_faces(x, track))
+    # a crop size given as (width, height) reads the same pixels as a part of the square crop
+    part = crop_image(frames[0], track.affines[0], (256, 100))
+    assert np.array_equal(part, crop_image(frames[0], track.affines[0], 256)[:100])
+    rng = np.random.default_rng(0)
+    edited = [np.clip(c + rng.normal(0, 0.1, c.shape).astype(np.float32), 0, 1) for c in crops]
+    for color_match in ("lab", "none"):
+        for mask, poisson in (("lower", False), ("face", True)):
+            settings = BlendSettings(mask=mask, color_match=color_match, poisson=poisson)
+            streamed = np.stack(list(blend_stream(frames, edited, track, settings)))
+            batch = blend_faces(x, torch.from_numpy(np.stack(edited)).permute(0, 3, 1, 2), track, mask=mask,
+                                color_match=color_match, poisson=poisson)
+            reference = (batch.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            assert np.abs(streamed.astype(int) - reference).max() <= 1
+            assert np.array_equal(streamed[5], frames[5]) and np.array_equal(streamed[6], frames[6])
+            inside = (batch != x).any(1).numpy()  # [T, H, W]: where the float path blended anything
+            assert not ((streamed != np.stack(frames)).any(-1) & ~inside).any()
+        same = np.stack(list(blend_stream(frames, crops, track, BlendSettings(color_match=color_match))))
+        assert np.abs(same.astype(int) - np.stack(frames)).max() <= (1 if color_match == "lab" else 0)
+        pasted = paste_face(frames[0], crops[0], track.affines[0], 1.0, landmarks=track.landmarks[0],
+                            color_match=color_match)
+        assert np.array_equal(pasted, same[0])

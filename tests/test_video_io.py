@@ -98,6 +98,73 @@ def test_writer_is_atomic(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
+def _writer_with_frames(target, audio=None, overwrite=False):
+    writer = VideoWriter(target, 25, audio, overwrite=overwrite, preset="ultrafast")
+    for _ in range(5):
+        writer.write(np.zeros((16, 16, 3), np.uint8))
+    return writer
+
+
+def test_interrupt_while_finishing_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C during close() (the encoder flush, the rename) deletes the temporary file and
+    leaves an existing target as it was; a finished file gets a normal file's mode."""
+    import omnisync_core.video as video
+    from omnisync_core.audio.decode import AudioTrack
+
+    target = tmp_path / "out.mp4"
+    target.write_bytes(b"precious")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    speech = AudioTrack(np.zeros((1, 16000), np.float32), 16000)
+    with monkeypatch.context() as patch:  # during the final audio flush, inside the with block's exit
+        patch.setattr(VideoWriter, "_encode_audio_until", lambda self, sample, final=False: final and interrupt())
+        with pytest.raises(KeyboardInterrupt), _writer_with_frames(target, speech, overwrite=True):
+            pass
+    with monkeypatch.context() as patch:  # at the rename
+        patch.setattr(video, "_publish", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            _writer_with_frames(target, overwrite=True).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"] and target.read_bytes() == b"precious"
+    _writer_with_frames(target, overwrite=True).close()
+    assert probe_video(target).frame_count == 5 and (target.stat().st_mode & 0o777) == 0o666 & ~video._umask()
+
+
+def test_one_commit_point_for_interrupts(tmp_path, monkeypatch):
+    """A SIGINT pending when the file would be renamed cancels the output; one that arrives
+    during the rename is dropped (the output is complete)."""
+    import os
+    import signal
+
+    import omnisync_core.video as video
+
+    calls = []
+    previous = signal.signal(signal.SIGINT, lambda *args: calls.append("handled"))
+    try:
+        writer = _writer_with_frames(tmp_path / "a.mp4")
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            signal.raise_signal(signal.SIGINT)  # pending: arrived before the commit point
+            with pytest.raises(KeyboardInterrupt):
+                writer.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        assert calls == ["handled"] and list(tmp_path.iterdir()) == []
+
+        replace = os.replace
+
+        def late(source, target):  # the interrupt lands while the file is being renamed
+            replace(source, target)
+            signal.raise_signal(signal.SIGINT)
+
+        monkeypatch.setattr(video.os, "replace", late)
+        assert _writer_with_frames(tmp_path / "b.mp4").close() == tmp_path / "b.mp4"
+        assert calls == ["handled"] and [p.name for p in tmp_path.iterdir()] == ["b.mp4"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(
     "suffix,rate,channels",
     [(".wav", 8000, 1), (".wav", 44100, 2), (".wav", 48000, 6), (".mp3", 44100, 2), (".flac", 22050, 1),

@@ -3,8 +3,8 @@
 Real frames (``sun.mp4`` from ``../shared/media`` when present, else scikit-image's astronaut,
 moved a little every frame) are placed on a 1280x720 canvas. Per frame: tracker update
 (detect every N frames, optical flow + dense landmarks in between), aligned crop, blend of the
-crop back (LAB colour match, lower-face mask) through the public torch API. The same run
-measures detecting on every frame. Peak memory is the process's maximum resident set.
+crop back (LAB colour match, lower-face mask) on the uint8 frame, as the streaming pipeline
+does. The same run measures detecting on every frame. Peak memory is the process's maximum resident set.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def _frames_720p(count: int, video: str | None) -> list[np.ndarray]:
 
 
 def _measure(frames, detector, detect_every: int, crop_size: int) -> dict:
-    """Streaming path on uint8 frames: tracker.update -> crop_image -> paste_face."""
+    """Streaming path on uint8 frames, as ``omnisync run`` does it: tracker.update ->
+    crop_image (f32 crop) -> paste_face (work only inside the mask's rectangle)."""
     from ..face.align import crop_image
     from ..face.blend import paste_face
     from ..face.tracker import FaceTracker
@@ -71,7 +72,7 @@ def _measure(frames, detector, detect_every: int, crop_size: int) -> dict:
         a = time.perf_counter()
         record = tracker.update(frame)
         b = time.perf_counter()
-        crop = crop_image(frame, record.affine, crop_size).astype(np.float32) / 255.0  # [S, S, 3]
+        crop = crop_image(frame, record.affine, crop_size, as_float=True)  # [S, S, 3] f32 0..1
         c = time.perf_counter()
         paste_face(frame, crop, record.affine, float(record.valid), landmarks=record.landmarks, color_match="lab")
         d = time.perf_counter()

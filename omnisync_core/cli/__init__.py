@@ -45,9 +45,8 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _stop_on_sigterm()
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         result = args.func(args)
     except OmniSyncError as error:
         print(f"omnisync: error: {error}", file=sys.stderr)

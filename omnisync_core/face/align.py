@@ -52,10 +52,15 @@ def transform_points(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return (points @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
 
 
-def crop_box_in_frame(affine: np.ndarray, crop_size: int, frame_hw: tuple[int, int], pad: int = 2):
-    """Integer frame rectangle ``(x0, y0, x1, y1)`` that the crop reads from, clipped to the frame."""
-    s = crop_size
-    corners = transform_points(np.array([[0, 0], [s, 0], [0, s], [s, s]], np.float32), invert_affine(affine))
+def _size(crop_size: int | tuple[int, int]) -> tuple[int, int]:  # -> (width, height)
+    return (crop_size, crop_size) if isinstance(crop_size, int | np.integer) else (int(crop_size[0]), int(crop_size[1]))
+
+
+def crop_box_in_frame(affine: np.ndarray, crop_size: int | tuple[int, int], frame_hw: tuple[int, int], pad: int = 2):
+    """Integer frame rectangle ``(x0, y0, x1, y1)`` that the crop (``S`` or ``(width, height)``)
+    reads from, clipped to the frame."""
+    sw, sh = _size(crop_size)
+    corners = transform_points(np.array([[0, 0], [sw, 0], [0, sh], [sw, sh]], np.float32), invert_affine(affine))
     h, w = frame_hw
     x0 = int(np.clip(np.floor(corners[:, 0].min()) - pad, 0, w))
     y0 = int(np.clip(np.floor(corners[:, 1].min()) - pad, 0, h))
@@ -64,20 +69,28 @@ def crop_box_in_frame(affine: np.ndarray, crop_size: int, frame_hw: tuple[int, i
     return x0, y0, x1, y1
 
 
-def crop_image(image: np.ndarray, affine: np.ndarray, crop_size: int) -> np.ndarray:
-    """Warp one frame ``[H, W, C]`` (any dtype cv2 takes) into the aligned crop ``[S, S, C]``.
+def crop_image(
+    image: np.ndarray, affine: np.ndarray, crop_size: int | tuple[int, int], as_float: bool = False
+) -> np.ndarray:
+    """Warp one frame ``[H, W, C]`` (any dtype cv2 takes) into the aligned crop ``[S, S, C]``
+    (or ``[height, width, C]`` for ``crop_size=(width, height)``).
 
-    Only the frame region that the crop reads is touched, so the cost does not grow with H x W."""
-    x0, y0, x1, y1 = crop_box_in_frame(affine, crop_size, image.shape[:2])
+    Only the frame region that the crop reads is touched, so the cost does not grow with H x W.
+    ``as_float``: return f32 0..1 computed from the frame in f32 (a uint8 frame is divided by
+    255 before the warp, only where the crop reads it), i.e. the crop of the float frame."""
+    sw, sh = _size(crop_size)
+    shape = (sh, sw) + image.shape[2:]
+    x0, y0, x1, y1 = crop_box_in_frame(affine, (sw, sh), image.shape[:2])
     if x1 <= x0 or y1 <= y0:
-        return np.zeros((crop_size, crop_size) + image.shape[2:], image.dtype)
+        return np.zeros(shape, np.float32 if as_float else image.dtype)
     region = np.ascontiguousarray(image[y0:y1, x0:x1])
+    if as_float and region.dtype != np.float32:
+        unit = np.float32(255.0) if region.dtype == np.uint8 else np.float32(1.0)
+        region = region.astype(np.float32) / unit
     shifted = affine.astype(np.float64).copy()
     shifted[:, 2] += shifted[:, :2] @ np.array([x0, y0], np.float64)
-    out = cv2.warpAffine(
-        region, shifted, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-    )
-    return out.reshape((crop_size, crop_size) + image.shape[2:])
+    out = cv2.warpAffine(region, shifted, (sw, sh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return out.reshape(shape)
 
 
 def crop_faces(frames: torch.Tensor, track) -> torch.Tensor:

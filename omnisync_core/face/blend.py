@@ -59,10 +59,11 @@ def crop_mask(
     return out
 
 
-def match_colour_lab(new: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Shift mean / std of ``new`` to those of ``reference`` in LAB, both ``[S, S, 3]`` RGB 0..1,
-    statistics taken where ``weight`` > 0.5."""
-    step = max(1, new.shape[0] // 128)  # statistics from a subsampled grid
+def match_colour_lab(new: np.ndarray, reference: np.ndarray, weight: np.ndarray, step: int | None = None) -> np.ndarray:
+    """Shift mean / std of ``new`` to those of ``reference`` in LAB, both ``[h, w, 3]`` RGB 0..1,
+    statistics taken where ``weight`` > 0.5 on every ``step``-th row and column (default: a
+    grid of about 128 x 128)."""
+    step = step or max(1, new.shape[0] // 128)
     inside = weight[::step, ::step] > 0.5
     if inside.sum() < 16:
         return new
@@ -71,23 +72,23 @@ def match_colour_lab(new: np.ndarray, reference: np.ndarray, weight: np.ndarray)
     a, b = lab_new[::step, ::step][inside], lab_ref[inside]
     mu_a, sd_a = a.mean(0), a.std(0) + 1e-6
     mu_b, sd_b = b.mean(0), b.std(0) + 1e-6
-    lab = (lab_new - mu_a) * (sd_b / sd_a) + mu_b
-    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB), 0.0, 1.0)
+    gain = (sd_b / sd_a).astype(np.float32)
+    lab_new *= gain  # in place: (lab - mu_a) * gain + mu_b
+    lab_new += (mu_b - mu_a * gain).astype(np.float32)
+    out = cv2.cvtColor(lab_new, cv2.COLOR_LAB2RGB)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _region(mask: np.ndarray, affine: np.ndarray, frame_hw: tuple[int, int]):
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    corners = np.array(
-        [
-            [xs.min(), ys.min()],
-            [xs.max() + 1, ys.min()],
-            [xs.min(), ys.max() + 1],
-            [xs.max() + 1, ys.max() + 1],
-        ],
-        np.float32,
-    )
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding rectangle ``(x0, y0, x1, y1)`` of the non-zero pixels of ``mask [S, S]``."""
+    x, y, w, h = cv2.boundingRect((mask > 0).view(np.uint8))
+    return None if w == 0 or h == 0 else (x, y, x + w, y + h)
+
+
+def _region(box: tuple[int, int, int, int], affine: np.ndarray, frame_hw: tuple[int, int]):
+    """Frame rectangle covering the crop rectangle ``box`` (2 px margin), clipped to the frame."""
+    bx0, by0, bx1, by1 = box
+    corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]], np.float32)
     inv = cv2.invertAffineTransform(affine.astype(np.float64))
     frame_corners = transform_points(corners, inv.astype(np.float32))
     h, w = frame_hw
@@ -128,30 +129,42 @@ def blend_frame(
     s = new_crop.shape[0]
     landmarks_crop = None if landmarks is None else transform_points(landmarks, affine)
     alpha_crop = crop_mask(s, mask, landmarks_crop, feather) * np.float32(min(weight, 1.0))
-    rect = _region(alpha_crop, affine, frame.shape[:2])
+    box = _mask_box(alpha_crop)
+    if box is None:
+        return None
+    rect = _region(box, affine, frame.shape[:2])
     if rect is None:
         return None
+    # crop-space work is limited to the mask's box (2 px margin for the bilinear reads; the
+    # corner on the colour statistics' sampling grid so they see the same pixels)
+    step = max(1, s // 128)
+    bx0, by0 = (max(0, box[0] - 2) // step) * step, (max(0, box[1] - 2) // step) * step
+    bx1, by1 = min(s, box[2] + 2), min(s, box[3] + 2)
+    alpha_part = alpha_crop[by0:by1, bx0:bx1]
+    new_part = np.ascontiguousarray(new_crop[by0:by1, bx0:bx1], np.float32)
     x0, y0, x1, y1 = rect
     unit = 255.0 if frame.dtype == np.uint8 else 1.0
     raw = np.ascontiguousarray(frame[y0:y1, x0:x1])
-    original = raw.astype(np.float32) / np.float32(unit)
-    new_crop = np.ascontiguousarray(new_crop, np.float32)
-    source_crop = None
+    original = raw.astype(np.float32) / np.float32(unit) if unit != 1.0 else raw.astype(np.float32)
+    source_part = None
     if color_match == "lab" or keep_detail:
-        source_crop = crop_image(frame, affine, s).astype(np.float32) / np.float32(unit)
+        # the whole crop, then its part: the same warp as the caller's crop_image, so an
+        # unmodified crop gives a change of exactly 0 (a warp of the part alone rounds its
+        # sampling positions differently)
+        source_part = crop_image(frame, affine, s, as_float=True)[by0:by1, bx0:bx1]
     if color_match == "lab":
-        new_crop = match_colour_lab(new_crop, source_crop, alpha_crop)
-    # dst(x, y) = crop(affine @ (x + x0, y + y0)): the exact inverse of the crop warp
-    to_crop = affine.astype(np.float64).copy()
-    to_crop[:, 2] += to_crop[:, :2] @ np.array([x0, y0], np.float64)
+        new_part = match_colour_lab(new_part, source_part, alpha_part, step)
+    # dst(x, y) = crop(affine @ (x + x0, y + y0)) - (bx0, by0): the exact inverse of the crop warp
+    to_part = affine.astype(np.float64).copy()
+    to_part[:, 2] += to_part[:, :2] @ np.array([x0, y0], np.float64) - (bx0, by0)
     size = (x1 - x0, y1 - y0)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     if keep_detail:
-        change = cv2.warpAffine(new_crop - source_crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
+        change = cv2.warpAffine(new_part - source_part, to_part, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
         new = original + change
     else:
-        new = cv2.warpAffine(new_crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(alpha_crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
+        new = cv2.warpAffine(new_part, to_part, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(alpha_part, to_part, size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
     if poisson:
         new = _poisson(new, original, alpha)
     alpha = alpha[:, :, None]
