@@ -97,7 +97,7 @@ def test_killing_a_run_leaves_no_output_file(tmp_path, media, sig):
     with open(log, "w") as stderr:  # a file, not a pipe: a full pipe would stall the run
         process = subprocess.Popen([sys.executable, "-m", "omnisync_core", "run", "--video",
                                     media("grid_bbaf2n.mp4"), "--audio", media("eng.wav"), "--out", out,
-                                    "--length", "loop", "--backend", "dlib", "--preset", "slow"],
+                                    "--length", "loop", "--backend", "dlib", "--preset", "slow", "--model", "none"],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                                    preexec_fn=_default_sigint, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     try:
