@@ -134,3 +134,17 @@ def test_source_skip_makes_an_untrained_model_copy_the_source():
     src = torch.randn(1, 2, 12, 16, 16)
     skip = model(xs, sigma, src) - plain(xs, sigma, src)
     assert torch.allclose(skip, source_skip_velocity(xs, src, sigma), atol=1e-5)
+
+
+def test_refine_head_starts_as_identity_and_learns():
+    torch.manual_seed(0)
+    model = OmniSyncDiT(preset("tiny", refine_channels=8))
+    plain = OmniSyncDiT(preset("tiny"))
+    missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
+    assert not missing and all(k.startswith("refine.") for k in unexpected)
+    x, src = torch.randn(2, 3, 12, 16, 16), torch.randn(2, 3, 12, 16, 16)
+    sigma = torch.tensor([0.3, 0.8])
+    assert torch.equal(model(x, sigma, src), plain(x, sigma, src))
+    loss = model(x, sigma, src).square().mean()
+    loss.backward()
+    assert model.refine.conv_out.weight.grad.abs().sum() > 0  # the zero-initialised head gets a gradient

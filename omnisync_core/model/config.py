@@ -60,6 +60,7 @@ class DiTConfig:
     attention: str = "auto"  # "sdpa" | "xformers" | "auto"
     gradient_checkpointing: bool = False
     source_skip: bool = False  # v = network + source_skip_velocity(x, source, sigma): starts as a copy of the source
+    refine_channels: int = 0  # > 0: a convolutional RefineHead with this many hidden channels after unpatchify
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -160,6 +161,7 @@ PRESETS: dict[str, DiTConfig] = {
         audio_features=dict(AUDIO_FEATURES["logmel"][0]),
         sampler={**DEFAULT_SAMPLER, "steps": 20, "window": 8, "overlap": 2},
         source_skip=True,
+        refine_channels=64,
         preset="starter",
     ),
     # ~37M parameters: 256 px crops in the SD KL latent (32x32x4), Whisper-tiny features.

@@ -18,7 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..errors import OmniSyncError
 from .config import PRESETS, DiTConfig, preset, with_components
-from .layers import FinalLayer, OmniSyncBlock, TimestepEmbedder
+from .layers import FinalLayer, OmniSyncBlock, RefineHead, TimestepEmbedder
 from .math import rope_angles, sincos_1d, sincos_2d, source_skip_velocity
 
 __all__ = ["DiTConfig", "OmniSyncDiT", "PRESETS", "preset", "with_components", "count_parameters"]
@@ -42,6 +42,7 @@ class OmniSyncDiT(nn.Module):
             OmniSyncBlock(d, config.heads, config.mlp_ratio, config.attention) for _ in range(config.depth)
         )
         self.final = FinalLayer(d, c * p * p)
+        self.refine = RefineHead(c, config.refine_channels) if config.refine_channels > 0 else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -143,6 +144,8 @@ class OmniSyncDiT(nn.Module):
         out = self.final(tokens, cond)  # [B, T, N, C*p*p]
         out = out.view(b, t, hp, wp, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)  # [B, T, C, hp, p, wp, p]
         out = out.reshape(b, t, c, hp * p, wp * p)[..., :h, :w]  # [B, T, C, h, w]
+        if self.refine is not None:
+            out = self.refine(out, x, source)  # [B, T, C, h, w]
         if self.config.source_skip:
             out = out.float() + source_skip_velocity(x, source, sigma.to(x.device))
         return out.to(x.dtype)

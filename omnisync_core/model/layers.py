@@ -164,3 +164,23 @@ class FinalLayer(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shift, scale = self.ada(c)[:, None, None, :].chunk(2, dim=-1)  # [B, 1, 1, D] each
         return self.linear(modulate(self.norm(x), shift, scale))
+
+
+class RefineHead(nn.Module):
+    """A small convolutional head on the latent grid after unpatchify: it sees the network's velocity,
+    the noisy latent and the source ``[B, T, C, h, w]`` and adds a correction. Tokens are decoded
+    patch by patch, so without it neighbouring patches need not agree at their borders (visible
+    squares in pixel space); 3x3 convolutions across those borders let them agree. The last
+    convolution starts at zero, so the head starts as identity."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(3 * channels, hidden, 3, padding=1)
+        self.conv_out = nn.Conv2d(hidden, channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, v: torch.Tensor, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        b, t = v.shape[:2]
+        z = torch.cat([v, x.to(v.dtype), source.to(v.dtype)], dim=2).flatten(0, 1)  # [B*T, 3C, h, w]
+        return v + self.conv_out(F.gelu(self.conv_in(z))).unflatten(0, (b, t))  # [B, T, C, h, w]
