@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .errors import OmniSyncError
+from .filemode import normal_file_mode
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -304,6 +305,8 @@ def save_pretrained(model: torch.nn.Module, out_dir: str | os.PathLike, dtype: t
     try:
         save_file(state, tmp_w, metadata={"format": "pt"})
         Path(tmp_c).write_text(json.dumps(config, indent=2) + "\n")
+        for tmp in (tmp_w, tmp_c):  # mkstemp made them private; give them a normal file's mode
+            os.chmod(tmp, normal_file_mode())
         os.replace(tmp_w, out / WEIGHTS_NAME)
         os.replace(tmp_c, out / CONFIG_NAME)
     finally:

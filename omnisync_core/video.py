@@ -25,6 +25,7 @@ import numpy as np
 
 from .audio.decode import AudioTrack
 from .errors import OmniSyncError
+from .filemode import normal_file_mode
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_IMAGE_FPS = Fraction(25)
@@ -302,7 +303,7 @@ class VideoWriter:
                 self._encode_audio_until(self.audio.samples.shape[1], final=True)
             self._container.close()
             self._container = None
-            os.chmod(self._temp, 0o666 & ~_umask())  # mkstemp made it private; give it a normal file's mode
+            os.chmod(self._temp, normal_file_mode())  # mkstemp made it private; give it a normal file's mode
             if not _publish(self._temp, self.path):
                 raise KeyboardInterrupt  # interrupted just before the rename (by a handler that did not raise)
         except BaseException:
@@ -330,17 +331,6 @@ class VideoWriter:
             self.abort()
         elif not self._finished:
             self.close()
-
-
-def _umask() -> int:
-    try:  # Linux: read it without changing it (changing it is not thread-safe)
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
 
 
 def _publish(temp: Path, target: Path) -> bool:

@@ -212,6 +212,9 @@ def test_starter_alias_and_half_precision_export(tmp_path, monkeypatch, capsys):
     from safetensors.torch import load_file
 
     assert all(v.dtype == torch.float16 for v in load_file(str(out / "model.safetensors")).values())
+    from omnisync_core.filemode import normal_file_mode
+
+    assert all((out / f).stat().st_mode & 0o777 == normal_file_mode() for f in ("model.safetensors", "config.json"))
     assert (out / "model.safetensors").stat().st_size < 0.6 * (ckpt / "model.safetensors").stat().st_size
     monkeypatch.setattr(hub_module, "STARTER_DIR", out)
     loaded = load_omnisync("starter")  # the name of the shipped weights
