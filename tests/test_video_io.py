@@ -7,6 +7,7 @@ import pytest
 
 from omnisync_core.audio.decode import load_audio, load_audio_track
 from omnisync_core.errors import OmniSyncError
+from omnisync_core.filemode import normal_file_mode
 from omnisync_core.video import VideoWriter, iter_frames, probe_video, read_frames
 from tests.synth import make_vfr_video, make_video, tone, write_audio
 
@@ -128,7 +129,7 @@ def test_interrupt_while_finishing_leaves_nothing(tmp_path, monkeypatch):
             _writer_with_frames(target, overwrite=True).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"] and target.read_bytes() == b"precious"
     _writer_with_frames(target, overwrite=True).close()
-    assert probe_video(target).frame_count == 5 and (target.stat().st_mode & 0o777) == 0o666 & ~video._umask()
+    assert probe_video(target).frame_count == 5 and (target.stat().st_mode & 0o777) == normal_file_mode()
 
 
 def test_one_commit_point_for_interrupts(tmp_path, monkeypatch):
