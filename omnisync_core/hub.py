@@ -45,6 +45,9 @@ def is_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+_REACHABLE: dict[str, bool] = {}  # the answer of hub_reachable, once per process
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hub endpoint (HF_ENDPOINT) answers a TCP connection within ``timeout`` seconds.
     False when offline. Asked once per process: a machine without network should fall back at once
@@ -65,9 +68,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         except OSError:
             _REACHABLE["reachable"] = False
     return _REACHABLE["reachable"]
-
-
-_REACHABLE: dict[str, bool] = {}
 
 
 def models_dir_folder(repo: str, models_dir: str | os.PathLike | None) -> Path | None:
@@ -155,10 +155,15 @@ def hub_file(
     local_path: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     download_to_models_dir: bool = False,
+    local_files_only: bool | None = None,
 ) -> Path:
-    """One file of a repository (e.g. face-detector weights): local_path > models_dir > HF cache."""
+    """One file of a repository (e.g. face-detector weights): local_path (the file, or a folder holding
+    it) > models_dir/<owner>--<name>/ > HF cache / download. ``local_files_only`` defaults to
+    HF_HUB_OFFLINE."""
     if local_path is not None:
         path = Path(local_path).expanduser()
+        if path.is_dir():
+            path = path / Path(filename).name
         if not path.is_file():
             raise OmniSyncError(
                 f"{path} does not exist; point to the downloaded {filename} or leave it empty"
@@ -166,11 +171,14 @@ def hub_file(
         return path
     _check_repo_id(repo)
     folder = models_dir_folder(repo, models_dir)
-    if folder is not None and (folder / filename).is_file():
-        return folder / filename
+    if folder is not None:
+        for candidate in (folder / filename, folder / Path(filename).name):
+            if candidate.is_file():
+                return candidate
     from huggingface_hub import hf_hub_download
 
     offline = is_offline()
+    local_only = offline if local_files_only is None else local_files_only
     try:
         return Path(
             hf_hub_download(
@@ -178,12 +186,17 @@ def hub_file(
                 filename,
                 revision=revision,
                 cache_dir=cache_dir,
-                local_files_only=offline,
+                local_files_only=local_only,
                 local_dir=folder if (download_to_models_dir and folder is not None) else None,
             )
         )
     except Exception as error:
-        why = "offline (HF_HUB_OFFLINE is set) and not in the cache" if offline else type(error).__name__
+        if offline:
+            why = "offline (HF_HUB_OFFLINE is set) and not in the cache"
+        elif local_only:
+            why = "not in the cache, and downloads were not allowed"
+        else:
+            why = type(error).__name__
         raise OmniSyncError(_missing_message(repo, filename, revision, folder, why)) from error
 
 

@@ -16,8 +16,8 @@ import pytest
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.face.detection import make_detector
 from omnisync_core.face.scrfd import SCRFD_FILE, SCRFD_REPO
-from omnisync_core.face.weights import resolve_face_weights
 from omnisync_core.face.yunet import YUNET_FILE, YUNET_REPO
+from omnisync_core.hub import hub_file
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -88,12 +88,10 @@ def test_models_dir_and_explicit_path_come_before_the_cache(tmp_path, shared_wei
     folder = tmp_path / "models" / "opencv--face_detection_yunet"
     folder.mkdir(parents=True)
     shutil.copyfile(source, folder / YUNET_FILE)
-    found = resolve_face_weights(
-        YUNET_REPO, YUNET_FILE, models_dir=tmp_path / "models", local_files_only=True
-    )
+    found = hub_file(YUNET_REPO, YUNET_FILE, models_dir=tmp_path / "models", local_files_only=True)
     assert found == folder / YUNET_FILE
-    assert resolve_face_weights(YUNET_REPO, YUNET_FILE, path=source) == source
-    assert resolve_face_weights(YUNET_REPO, YUNET_FILE, path=source.parent) == source
+    assert hub_file(YUNET_REPO, YUNET_FILE, local_path=source) == source
+    assert hub_file(YUNET_REPO, YUNET_FILE, local_path=source.parent) == source
 
 
 def test_missing_weights_offline_names_repo_file_and_folder(tmp_path):

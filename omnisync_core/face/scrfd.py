@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from ..errors import OmniSyncError
+from ..hub import hub_file
 from .detection import Detection, as_rgb_uint8, nms
-from .weights import resolve_face_weights
 
 SCRFD_REPO = "public-data/insightface"
 SCRFD_FILE = "models/buffalo_s/det_500m.onnx"
@@ -50,7 +50,8 @@ class ScrfdDetector:
         max_size: int | None = None,
     ) -> None:
         ort = _onnxruntime()
-        self.weights = resolve_face_weights(repo, filename, path, models_dir, revision, cache_dir, local_files_only)
+        self.weights = hub_file(repo, filename, revision, models_dir, path, cache_dir,
+                                local_files_only=local_files_only)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         self._session = ort.InferenceSession(str(self.weights), options, providers=["CPUExecutionProvider"])

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..hub import hub_file
 from .detection import Detection, as_rgb_uint8
-from .weights import resolve_face_weights
 
 YUNET_REPO = "opencv/face_detection_yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
@@ -33,7 +33,8 @@ class YuNetDetector:
         cache_dir: str | Path | None = None,
         local_files_only: bool | None = None,
     ) -> None:
-        self.weights = resolve_face_weights(repo, filename, path, models_dir, revision, cache_dir, local_files_only)
+        self.weights = hub_file(repo, filename, revision, models_dir, path, cache_dir,
+                                local_files_only=local_files_only)
         self.max_size = max_size
         self._net = cv2.FaceDetectorYN.create(str(self.weights), "", (320, 320), score_threshold, nms_threshold, 5000)
         self._size: tuple[int, int] | None = None
