@@ -106,25 +106,33 @@ def make_detector(backend: str = "auto", **opts) -> FaceDetector:
 
         return ScrfdDetector(**opts)
     if backend == "dlib":
-        from .dlib_hog import DlibDetector
-
-        return DlibDetector(**{k: v for k, v in opts.items() if k in ("score_threshold", "max_size")})
+        return _dlib(opts)
     if backend == "auto":
-        from ..hub import hub_reachable
-        from .yunet import YuNetDetector
-
-        try:  # YuNet from a local path / models folder / the cache, without touching the network
-            detector: FaceDetector = YuNetDetector(**{**opts, "local_files_only": True})
-        except OmniSyncError as error:
-            try:
-                if opts.get("local_files_only") or not hub_reachable():
-                    raise OmniSyncError("not downloaded, and the Hugging Face Hub is not reachable") from error
-                detector = YuNetDetector(**opts)  # download it once
-            except OmniSyncError as error2:
-                from .dlib_hog import DlibDetector
-
-                log.warning("face detector: YuNet weights unavailable (%s); using dlib HOG", error2)
-                detector = DlibDetector(**{k: v for k, v in opts.items() if k in ("score_threshold", "max_size")})
+        detector = _auto(opts)
         log.info("face detector: %s", detector.name)
         return detector
     raise OmniSyncError(f"unknown face detector backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+
+
+def _dlib(opts: dict) -> FaceDetector:
+    from .dlib_hog import DlibDetector
+
+    return DlibDetector(**{k: v for k, v in opts.items() if k in ("score_threshold", "max_size")})
+
+
+def _auto(opts: dict) -> FaceDetector:
+    """YuNet when its weights are at hand (path, models folder, cache) or the Hub answers; else dlib."""
+    from ..hub import hub_reachable
+    from .yunet import YuNetDetector
+
+    try:  # without touching the network
+        return YuNetDetector(**{**opts, "local_files_only": True})
+    except OmniSyncError:
+        why: object = "not downloaded, and the Hugging Face Hub is not reachable"
+    if not opts.get("local_files_only") and hub_reachable():
+        try:
+            return YuNetDetector(**opts)  # download it once
+        except OmniSyncError as error:
+            why = error
+    log.warning("face detector: YuNet weights unavailable (%s); using dlib HOG", why)
+    return _dlib(opts)
