@@ -52,9 +52,24 @@ JOBS = [
     HeldOut("yongen.mp4", "sun.wav", own_audio=False),  # no audio track of its own
 ]
 
-DUB_KEYS = ["sync_offset_frames", "sync_confidence", "source_sync_offset_frames", "source_sync_confidence"]
-RESYNTH_KEYS = ["lmd", "psnr_mouth", "ssim_mouth", "psnr_outside_mouth", "ssim_outside_mouth",
-                "identity_distance", "temporal_stability"]  # fmt: skip
+# (part of a row, key, column title, format, bold in the mean row) of the markdown table, in order
+COLUMNS = [
+    ("dub", "sync_offset_frames", "offset", "{:+d}", False),
+    ("dub", "sync_confidence", "sync r", "{:.3f}", True),
+    ("dub", "source_sync_offset_frames", "source offset", "{:+d}", False),
+    ("dub", "source_sync_confidence", "source sync r", "{:.3f}", True),
+    ("resynth", "lmd", "LMD", "{:.2f}", False),
+    ("resynth", "psnr_mouth", "PSNR mouth", "{:.2f}", False),
+    ("resynth", "ssim_mouth", "SSIM mouth", "{:.4f}", False),
+    ("resynth", "psnr_outside_mouth", "PSNR outside", "{:.2f}", False),
+    ("resynth", "ssim_outside_mouth", "SSIM outside", "{:.4f}", False),
+    ("resynth", "identity_distance", "identity", "{:.4f}", False),
+    ("resynth", "temporal_stability", "stability", "{:.3f}", False),
+    (None, "frames_per_s", "frames/s", "{:.2f}", False),
+]
+DUB_KEYS = [key for part, key, _, _, _ in COLUMNS if part == "dub"]
+RESYNTH_KEYS = [key for part, key, _, _, _ in COLUMNS if part == "resynth"]
+MEAN_COLUMNS = {"sync_offset_frames", "source_sync_offset_frames"}  # offsets: no mean (their sign varies)
 
 
 def run_one(video: Path, audio: Path, out: Path, model: str, sampler: dict, backend: str) -> tuple[int, float]:
@@ -73,38 +88,21 @@ def mean(values: list) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def fmt(value, spec: str) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    return spec.format(value)
-
-
 def markdown(rows: list[dict]) -> str:
-    lines = ["| clip | new audio | offset | sync r | source offset | source sync r | LMD | PSNR mouth | "
-             "SSIM mouth | PSNR outside | SSIM outside | identity | stability | frames/s |",
-             "|" + " --- |" * 14]  # fmt: skip
+    from omnisync_core.evaluate.batch import format_cell
+
+    lines = ["| clip | new audio | " + " | ".join(title for _, _, title, _, _ in COLUMNS) + " |",
+             "|" + " --- |" * (len(COLUMNS) + 2)]  # fmt: skip
     for r in rows:
-        d, s = r["dub"], r.get("resynth") or {}
-        lines.append(
-            f"| {r['clip']} | {r['audio']} | {fmt(d['sync_offset_frames'], '{:+d}')} | "
-            f"{fmt(d['sync_confidence'], '{:.3f}')} | {fmt(d['source_sync_offset_frames'], '{:+d}')} | "
-            f"{fmt(d['source_sync_confidence'], '{:.3f}')} | {fmt(s.get('lmd'), '{:.2f}')} | "
-            f"{fmt(s.get('psnr_mouth'), '{:.2f}')} | {fmt(s.get('ssim_mouth'), '{:.4f}')} | "
-            f"{fmt(s.get('psnr_outside_mouth'), '{:.2f}')} | {fmt(s.get('ssim_outside_mouth'), '{:.4f}')} | "
-            f"{fmt(s.get('identity_distance'), '{:.4f}')} | {fmt(s.get('temporal_stability'), '{:.3f}')} | "
-            f"{fmt(r['frames_per_s'], '{:.2f}')} |"
-        )
+        cells = [format_cell((r.get(part) or {}).get(key) if part else r[key], spec)
+                 for part, key, _, spec, _ in COLUMNS]
+        lines.append(f"| {r['clip']} | {r['audio']} | " + " | ".join(cells) + " |")
     m = summary(rows)
-    lines.append(
-        f"| **mean** | | | **{fmt(m['sync_confidence'], '{:.3f}')}** | | "
-        f"**{fmt(m['source_sync_confidence'], '{:.3f}')}** | {fmt(m['lmd'], '{:.2f}')} | "
-        f"{fmt(m['psnr_mouth'], '{:.2f}')} | {fmt(m['ssim_mouth'], '{:.4f}')} | "
-        f"{fmt(m['psnr_outside_mouth'], '{:.2f}')} | {fmt(m['ssim_outside_mouth'], '{:.4f}')} | "
-        f"{fmt(m['identity_distance'], '{:.4f}')} | {fmt(m['temporal_stability'], '{:.3f}')} | "
-        f"{fmt(m['frames_per_s'], '{:.2f}')} |"
-    )
+    cells = []
+    for _, key, _, spec, bold in COLUMNS:
+        cell = "" if key in MEAN_COLUMNS else format_cell(m[key], spec)
+        cells.append(f"**{cell}**" if bold else cell)
+    lines.append("| **mean** | |" + "".join(f" {cell} |" if cell else " |" for cell in cells))
     return "\n".join(lines) + "\n"
 
 

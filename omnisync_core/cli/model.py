@@ -67,7 +67,7 @@ def run_export(args: argparse.Namespace) -> int:
     from ..hub import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, read_config, save_pretrained
     from ..model import OmniSyncDiT, count_parameters
     from ..train.checkpoint import list_checkpoints
-    from ..train.config import _parse_value
+    from ..train.config import apply_overrides
 
     folder = Path(args.checkpoint)
     if not (folder / WEIGHTS_NAME).is_file():
@@ -77,12 +77,7 @@ def run_export(args: argparse.Namespace) -> int:
                                 "with checkpoints/step-N inside")  # fmt: skip
         folder = found[-1]
     config = read_config(folder)
-    sampler = dict(config.sampler)
-    for item in args.sampler:
-        if "=" not in item:
-            raise OmniSyncError(f"--sampler {item!r} must look like KEY=VALUE")
-        key, value = item.split("=", 1)
-        sampler[key] = _parse_value(value)
+    sampler = apply_overrides(dict(config.sampler), args.sampler)
     model = OmniSyncDiT(config)
     load_state_dict_strict(model, folder / WEIGHTS_NAME)
     model.config = config.replace(sampler=sampler)

@@ -108,7 +108,9 @@ def mean_row(results: list[EvalResult]) -> dict:
     return mean
 
 
-def _cell(value: object, fmt: str) -> str:
+def format_cell(value: object, fmt: str) -> str:
+    """One markdown table cell: "-" for not measured, "inf" for infinite, else ``fmt`` (an integer
+    format given a float mean falls back to one decimal)."""
     if value is None:
         return "-"
     if value == "inf" or (isinstance(value, float) and math.isinf(value)):
@@ -124,10 +126,10 @@ def markdown_table(names: list[str], results: list[EvalResult]) -> str:
     lines = [header, "|" + " --- |" * (len(COLUMNS) + 1)]
     for name, result in zip(names, results, strict=True):
         row = result.to_json()
-        lines.append(f"| {name} | " + " | ".join(_cell(row.get(k), f) for k, _, f in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(format_cell(row.get(k), f) for k, _, f in COLUMNS) + " |")
     if len(results) > 1:
         mean = mean_row(results)
-        lines.append("| **mean** | " + " | ".join(_cell(mean.get(k), f) for k, _, f in COLUMNS) + " |")
+        lines.append("| **mean** | " + " | ".join(format_cell(mean.get(k), f) for k, _, f in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
