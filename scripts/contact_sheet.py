@@ -49,13 +49,18 @@ def speak_words(words: list[str], out: Path, tmp: Path) -> list[tuple[str, float
     return timing
 
 
-def frame_at(video: Path, index: int) -> np.ndarray:
+def frames_at(video: Path, indices: list[int]) -> dict[int, np.ndarray]:
+    """The frames at ``indices``, read in one pass -> {index: uint8 [H, W, 3]}."""
     from omnisync_core.video import iter_frames
 
-    for i, frame in enumerate(iter_frames(video)):
-        if i == index:
-            return frame
-    raise SystemExit(f"contact_sheet: {video} has no frame {index}")
+    wanted, found = set(indices), {}
+    for i, frame in enumerate(iter_frames(video, 0, max(wanted) + 1)):
+        if i in wanted:
+            found[i] = frame
+    missing = wanted - set(found)
+    if missing:
+        raise SystemExit(f"contact_sheet: {video} has no frame {min(missing)}")
+    return found
 
 
 def lower_face_box(frame: np.ndarray, backend: str) -> tuple[int, int, int, int]:
@@ -88,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from PIL import Image, ImageDraw, ImageFont
 
+    from omnisync_core.audio.decode import load_audio_track
     from omnisync_core.pipeline import RunSettings, run_file
-    from omnisync_core.timeline import LengthPolicy
+    from omnisync_core.timeline import LengthPolicy, plan_length
     from omnisync_core.video import probe_video
 
     words = args.text.split()
@@ -101,16 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = RunSettings(model=args.model, sampler={"steps": args.steps} if args.steps else {},
                                backend=args.backend, length_policy=LengthPolicy.PINGPONG, overwrite=True)  # fmt: skip
         run_file(args.video, speech, dubbed, settings)
-        fps = float(probe_video(dubbed).fps)
-        source_frames = probe_video(args.video).frame_count
-        columns = []
-        for word, start, end in timing:
-            index = int(round((start + end) / 2 * fps))
-            # the output follows the source forwards then backwards (ping-pong) past its end
-            period = max(1, 2 * source_frames - 2)
-            k = index % period
-            source_index = k if k < source_frames else period - k
-            columns.append((word, frame_at(Path(args.video), source_index), frame_at(dubbed, index)))
+        info = probe_video(args.video)
+        # the output frame at a word's middle, and the source frame the length policy put there
+        plan = plan_length(info.frame_count, info.fps, load_audio_track(speech).duration, settings.length_policy)
+        out_index = [min(int(round((start + end) / 2 * info.fps)), plan.frame_count - 1) for _, start, end in timing]
+        src_index = [int(plan.frame_indices[i]) for i in out_index]
+        sources, outputs = frames_at(Path(args.video), src_index), frames_at(dubbed, out_index)
+        columns = [(word, sources[s], outputs[o])
+                   for (word, _, _), s, o in zip(timing, src_index, out_index, strict=True)]
     box = lower_face_box(columns[0][1], args.backend)
     tile, label = args.tile, 28
     sheet = Image.new("RGB", (tile * len(columns), 2 * tile + label), "white")
