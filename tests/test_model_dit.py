@@ -148,3 +148,53 @@ def test_refine_head_starts_as_identity_and_learns():
     loss = model(x, sigma, src).square().mean()
     loss.backward()
     assert model.refine.conv_out.weight.grad.abs().sum() > 0  # the zero-initialised head gets a gradient
+
+
+def _audio_content_to_position(model: OmniSyncDiT, audio: torch.Tensor) -> float:
+    """How much the audio tokens vary with what is said, relative to their position part."""
+    from omnisync_core.model.math import sincos_1d
+
+    b, t, w, _ = audio.shape
+    with torch.no_grad():
+        tokens = model.embed_audio(audio, None, b, t, torch.float32)  # [B, T, W, D]
+    position = sincos_1d(torch.arange(w), model.config.width)  # [W, D]
+    spread = (tokens - position).flatten(0, 1).std(dim=0).norm(dim=-1).mean()  # over samples, per window slot
+    return float(spread / position.norm(dim=-1).mean())
+
+
+def test_audio_norm_makes_what_is_said_as_loud_as_its_position():
+    # Log-mel features are about N(0, 0.4); embedded without the norm they vary far less than the sin-cos
+    # positions added to them, so cross-attention keys hardly depend on the speech (the first starter
+    # weights learned to ignore it).
+    torch.manual_seed(0)
+    cfg = preset("starter")
+    audio = 0.4 * torch.randn(4, 4, cfg.audio_window, cfg.audio_dim)
+    without = _audio_content_to_position(OmniSyncDiT(cfg.replace(audio_norm=False)), audio)
+    with_norm = _audio_content_to_position(OmniSyncDiT(cfg), audio)
+    assert cfg.audio_norm and preset("small").audio_norm and not preset("tiny").audio_norm
+    assert without < 0.25 < 0.75 < with_norm, (without, with_norm)
+
+
+def test_audio_ada_starts_silent_then_conditions_each_frame_on_its_own_audio():
+    torch.manual_seed(0)
+    cfg = preset("tiny", audio_ada=True)
+    model = OmniSyncDiT(cfg)
+    x, sigma, src, audio = _inputs(cfg, 2)
+    plain = OmniSyncDiT(cfg.replace(audio_ada=False))
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("audio_ada.")})
+    with torch.no_grad():
+        assert torch.equal(model(x, sigma, src, audio), plain(x, sigma, src, audio))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)  # the adaLN layers leave zero first, then audio_ada learns
+    target = audio.mean(dim=(2, 3))[:, :, None, None, None].expand_as(x)  # [B, T, ...]: per frame
+    for _ in range(3):
+        opt.zero_grad()
+        (model(x, sigma, src, audio) - target).pow(2).mean().backward()
+        opt.step()
+    changed = audio.clone()
+    changed[:, 1] = torch.randn_like(changed[:, 1])  # new speech at frame 1 only
+    with torch.no_grad():
+        cond = model.audio_ada(model.embed_audio(audio, None, *audio.shape[:2], torch.float32).flatten(2))
+        cond2 = model.audio_ada(model.embed_audio(changed, None, *audio.shape[:2], torch.float32).flatten(2))
+    assert cond.abs().max() > 0
+    assert torch.equal(cond[:, 0], cond2[:, 0]) and not torch.allclose(cond[:, 1], cond2[:, 1])

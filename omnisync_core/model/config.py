@@ -61,6 +61,8 @@ class DiTConfig:
     gradient_checkpointing: bool = False
     source_skip: bool = False  # v = network + source_skip_velocity(x, source, sigma): starts as a copy of the source
     refine_channels: int = 0  # > 0: a convolutional RefineHead with this many hidden channels after unpatchify
+    audio_norm: bool = False  # LayerNorm on the embedded audio before positions are added (content as loud as position)
+    audio_ada: bool = False  # also feed each frame's audio window into that frame's adaLN conditioning
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -162,13 +164,16 @@ PRESETS: dict[str, DiTConfig] = {
         sampler={**DEFAULT_SAMPLER, "steps": 20, "window": 8, "overlap": 2},
         source_skip=True,
         refine_channels=64,
+        audio_norm=True,
+        audio_ada=True,
         preset="starter",
     ),
     # ~37M parameters: 256 px crops in the SD KL latent (32x32x4), Whisper-tiny features.
-    "small": DiTConfig(width=384, depth=8, heads=6, preset="small"),
+    "small": DiTConfig(width=384, depth=8, heads=6, audio_norm=True, audio_ada=True, preset="small"),
     # ~490M parameters: 512 px crops in the SD KL latent (64x64x4), Whisper-tiny features.
     "base": DiTConfig(
-        width=1024, depth=16, heads=16, crop_size=512, sampler={**DEFAULT_SAMPLER, "steps": 50}, preset="base"
+        width=1024, depth=16, heads=16, crop_size=512, sampler={**DEFAULT_SAMPLER, "steps": 50},
+        audio_norm=True, audio_ada=True, preset="base",
     ),
 }
 

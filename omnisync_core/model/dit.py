@@ -37,7 +37,14 @@ class OmniSyncDiT(nn.Module):
         self.patch_embed = nn.Conv2d(2 * c, d, kernel_size=p, stride=p)  # [noisy ; source] -> tokens
         self.t_embed = TimestepEmbedder(d)
         self.audio_embed = nn.Sequential(nn.Linear(config.audio_dim, d), nn.SiLU(), nn.Linear(d, d))
+        # Without the norm the embedded audio (norm ~2, mostly a constant) is drowned by its sin-cos positions
+        # (norm ~11), so cross-attention keys hardly depend on what is said.
+        self.audio_norm = nn.LayerNorm(d, eps=1e-6) if config.audio_norm else None
         self.null_audio = nn.Parameter(torch.empty(config.audio_window, d))  # unconditional audio tokens
+        # Per-frame audio in the adaLN conditioning (zero-initialised: starts as no change): every token of a
+        # frame is modulated by what is said at that frame, a direct path the cross-attention lacks at first.
+        w = config.audio_window
+        self.audio_ada = nn.Sequential(nn.Linear(w * d, d), nn.SiLU(), nn.Linear(d, d)) if config.audio_ada else None
         self.blocks = nn.ModuleList(
             OmniSyncBlock(d, config.heads, config.mlp_ratio, config.attention) for _ in range(config.depth)
         )
@@ -62,6 +69,9 @@ class OmniSyncDiT(nn.Module):
             # New conditioning path: the audio cross-attention starts silent.
             nn.init.zeros_(block.audio.proj.weight)
             nn.init.zeros_(block.audio.proj.bias)
+        if self.audio_ada is not None:
+            nn.init.zeros_(self.audio_ada[-1].weight)
+            nn.init.zeros_(self.audio_ada[-1].bias)
         nn.init.zeros_(self.final.ada[-1].weight)
         nn.init.zeros_(self.final.ada[-1].bias)
         # The final projection is NOT zero (unlike DiT): with it zero, nothing upstream, the
@@ -106,6 +116,8 @@ class OmniSyncDiT(nn.Module):
             tokens = null
         else:
             tokens = self.audio_embed(audio.to(dtype))  # [B, T, W, D]
+            if self.audio_norm is not None:
+                tokens = self.audio_norm(tokens)
             if audio_drop is not None:
                 tokens = torch.where(audio_drop.to(tokens.device).view(b, 1, 1, 1), null, tokens)
         pos = sincos_1d(torch.arange(w, device=tokens.device), d).to(dtype)  # [W, D]
@@ -133,6 +145,8 @@ class OmniSyncDiT(nn.Module):
 
         cond = self.t_embed(sigma.to(z.device))  # [B, D]
         audio_tokens = self.embed_audio(audio, audio_drop, b, t, dtype)  # [B, T, W, D]
+        if self.audio_ada is not None:
+            cond = cond[:, None] + self.audio_ada(audio_tokens.flatten(2))  # [B, T, D]
         rope_t = rope_angles(torch.arange(t, device=z.device), d // self.config.heads)  # positions in time
 
         for block in self.blocks:

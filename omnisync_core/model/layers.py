@@ -107,6 +107,11 @@ class TimestepEmbedder(nn.Module):
         return self.mlp(emb.to(self.mlp[0].weight.dtype))  # [B, D]
 
 
+def per_frame(m: torch.Tensor) -> torch.Tensor:
+    """Modulation [B, K] or [B, T, K] -> [B, 1 or T, 1, K], broadcastable against tokens [B, T, N, K]."""
+    return m[:, None, None, :] if m.dim() == 2 else m[:, :, None, :]
+
+
 class OmniSyncBlock(nn.Module):
     """Spatial attn -> temporal attn -> audio cross-attn -> FFN, adaLN-zero modulated by c.
 
@@ -130,12 +135,12 @@ class OmniSyncBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,  # [B, T, N, D]
-        c: torch.Tensor,  # [B, D]
+        c: torch.Tensor,  # [B, D], or [B, T, D] when the conditioning differs per frame
         audio: torch.Tensor,  # [B, T, W, D]
         rope_t: tuple[torch.Tensor, torch.Tensor],  # cos/sin [T, dh]
     ) -> torch.Tensor:
         b, t, n, d = x.shape
-        mod = self.ada(c)[:, None, None, :].chunk(9, dim=-1)  # 9 x [B, 1, 1, D]
+        mod = per_frame(self.ada(c)).chunk(9, dim=-1)  # 9 x [B, 1 or T, 1, D]
         shift_s, scale_s, gate_s, shift_t, scale_t, gate_t, shift_f, scale_f, gate_f = mod
 
         h = modulate(self.norm_s(x), shift_s, scale_s).reshape(b * t, n, d)  # [B*T, N, D]
@@ -162,7 +167,7 @@ class FinalLayer(nn.Module):
         self.linear = nn.Linear(dim, out_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.ada(c)[:, None, None, :].chunk(2, dim=-1)  # [B, 1, 1, D] each
+        shift, scale = per_frame(self.ada(c)).chunk(2, dim=-1)  # [B, 1 or T, 1, D] each
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
