@@ -48,6 +48,15 @@ def test_samples_pair_source_from_another_time(synthetic, tmp_path):
     far = [abs(choose_source(starts, 10, 1.0, config, gen) - 10) for _ in range(20)]
     assert min(near + far) >= config.frames and np.mean(far) > np.mean(near)
 
+    # "near": a neighbouring segment on either side at any noise level (same pose, another mouth)
+    config = _config(synthetic, tmp_path, pairing="near")
+    picked = [choose_source(starts, 10, sigma, config, gen) for sigma in (0.0, 0.5, 1.0) * 10]
+    assert all(config.frames <= abs(p - 10) <= 2 * config.frames for p in picked)
+    assert min(picked) < 10 < max(picked)
+    # no usable window that near (frames without a face in between): the nearest one there is
+    picked = {choose_source(np.array([0, 1, 20, 21]), 0, 1.0, config, gen) for _ in range(10)}
+    assert picked == {20}
+
 
 def test_loss_falls_checkpoint_reloads_and_resume_is_exact(synthetic, tmp_path):
     from omnisync_core.hub import load_omnisync

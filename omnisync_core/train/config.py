@@ -26,11 +26,17 @@ pairing              "random": the source segment starts anywhere in the clip at
                      the distance between source and target grows with the noise level, from `min_gap` at
                      sigma = 0 to the farthest segment of the clip at sigma = 1 (high noise: a far segment, so
                      the model must take the mouth from the audio and only identity from the source; low noise:
-                     a near one, so fine appearance such as teeth and skin texture matches), +- jitter
+                     a near one, so fine appearance such as teeth and skin texture matches), +- jitter;
+                     "near": a segment starting `min_gap` to `min_gap + frames` frames before or after the
+                     target (about the target's pose and light, another mouth: what differs is what the
+                     audio explains, as at inference, where the source is the frame itself)
 min_gap              smallest start distance between source and target (default = frames: no overlap)
 mouth_weight         extra loss weight at the mouth: each latent pixel's error is weighted by
                      1 + mouth_weight * Gaussian(distance to the mouth centre), normalised to mean 1 (0 = plain MSE)
 mouth_spread         that Gaussian's sigma as a fraction of the face width (default 0.25, as DS-CFG's spread)
+lip_weight           weight of the mouth-opening loss (train/lip.py) on the clean-frame guess (0 = off;
+                     pixel latent spaces only)
+lip_reader           the mouth reader it uses (`omnisync data mouth-reader` writes one)
 audio_drop           probability of replacing a sample's audio by the null audio (for guidance)
 mixed_precision      "auto" (bf16 on CUDA, else fp32), "bf16", "fp16" or "no"
 gradient_checkpointing recompute activations in the backward pass (less memory, ~30% slower)
@@ -87,6 +93,8 @@ class TrainConfig:
     min_gap: int | None = None
     mouth_weight: float = 0.0
     mouth_spread: float = 0.25
+    lip_weight: float = 0.0
+    lip_reader: str | None = None
     audio_drop: float = 0.1
     mixed_precision: str = "auto"
     gradient_checkpointing: bool = False
@@ -106,14 +114,16 @@ class TrainConfig:
         problems = []
         if self.sigma_sampling not in ("logit_normal", "uniform"):
             problems.append(f"sigma_sampling must be 'logit_normal' or 'uniform', got {self.sigma_sampling!r}")
-        if self.pairing not in ("random", "timestep"):
-            problems.append(f"pairing must be 'random' or 'timestep', got {self.pairing!r}")
+        if self.pairing not in ("random", "timestep", "near"):
+            problems.append(f"pairing must be 'random', 'timestep' or 'near', got {self.pairing!r}")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
             problems.append(f"mixed_precision must be auto, bf16, fp16 or no, got {self.mixed_precision!r}")
         if min(self.frames, self.batch_size, self.grad_accum, self.steps) < 1:
             problems.append("frames, batch_size, grad_accum and steps must be >= 1")
         if self.mouth_weight < 0 or self.mouth_spread <= 0:
             problems.append("mouth_weight must be >= 0 and mouth_spread > 0")
+        if self.lip_weight < 0 or (self.lip_weight > 0 and not self.lip_reader):
+            problems.append("lip_weight must be >= 0, and > 0 needs lip_reader (a mouth reader file)")
         if not 0 <= self.audio_drop <= 1:
             problems.append("audio_drop must be in [0, 1]")
         unknown_aug = set(self.augment) - {"jitter", "scale", "colour", "flip"}

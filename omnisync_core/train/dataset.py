@@ -61,6 +61,10 @@ def choose_source(starts: np.ndarray, target: int, sigma: float, config: TrainCo
         return int(starts[int(np.argmax(dist))])
     if config.pairing == "random":
         return int(far[torch.randint(far.size, (1,), generator=gen).item()])
+    if config.pairing == "near":
+        near = far[np.abs(far - target) <= config.gap + config.frames]
+        near = near if near.size else far[np.abs(far - target) == np.abs(far - target).min()]
+        return int(near[torch.randint(near.size, (1,), generator=gen).item()])
     # timestep: the wanted distance grows with sigma from min_gap to the farthest window (+- jitter)
     far_dist = np.abs(far - target)
     want = config.gap + sigma * (far_dist.max() - config.gap)

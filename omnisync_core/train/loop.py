@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..errors import OmniSyncError
 from .checkpoint import EMA, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import TrainConfig, build_model_config
 from .dataset import StepSampler, TrainDataset, load_shards
@@ -57,10 +58,14 @@ def mouth_weights(
 
 
 def flow_matching_loss(
-    model, latent_space, batch: dict[str, torch.Tensor], mouth_weight: float = 0.0, mouth_spread: float = 0.25
+    model, latent_space, batch: dict[str, torch.Tensor], mouth_weight: float = 0.0, mouth_spread: float = 0.25,
+    reader=None, lip_weight: float = 0.0, parts: dict[str, float] | None = None,
 ) -> torch.Tensor:
     """Velocity loss of one batch (target/source [B,T,3,S,S] 0..1, audio [B,T,W,D], sigma [B], noise, drop;
-    with ``mouth_weight`` > 0 also mouth [B,T,2] and width [B,T] of the target frames in crop px)."""
+    with ``mouth_weight`` > 0 or a ``reader`` also mouth [B,T,2] and width [B,T] of the target frames in crop
+    px). With a `lip.MouthReader` and ``lip_weight`` > 0 adds ``lip_weight * L_lip`` on the clean-frame guess
+    x0_hat = x - sigma * v (pixel latent spaces only: the decode must pass gradients). ``parts`` (a dict)
+    receives each term's value."""
     target, source = batch["target"], batch["source"]
     b, t = target.shape[:2]
     with torch.no_grad():
@@ -72,10 +77,23 @@ def flow_matching_loss(
     x = (1 - s) * x0 + s * eps  # [B, T, C, h, w]
     v = model(x, sigma, src, batch["audio"].to(x0), audio_drop=batch["drop"])
     if mouth_weight <= 0:
-        return F.mse_loss(v.float(), (eps - x0).float())
-    weight = mouth_weights(batch["mouth"].to(x0), batch["width"].to(x0), tuple(x0.shape[-2:]),
-                           latent_space.downscale, mouth_weight, mouth_spread)  # fmt: skip
-    return (weight * (v.float() - (eps - x0).float()) ** 2).mean()
+        loss = F.mse_loss(v.float(), (eps - x0).float())
+    else:
+        weight = mouth_weights(batch["mouth"].to(x0), batch["width"].to(x0), tuple(x0.shape[-2:]),
+                               latent_space.downscale, mouth_weight, mouth_spread)  # fmt: skip
+        loss = (weight * (v.float() - (eps - x0).float()) ** 2).mean()
+    if parts is not None:
+        parts["flow"] = float(loss.detach())
+    if reader is None or lip_weight <= 0:
+        return loss
+    from .lip import lip_loss
+
+    x0_hat = latent_space.decode((x - s * v).float().flatten(0, 1))  # [B*T, 3, S, S], differentiable
+    lip = lip_loss(reader, x0_hat, target.flatten(0, 1).to(x0_hat),
+                   batch["mouth"].flatten(0, 1).to(x0_hat), batch["width"].flatten(0, 1).to(x0_hat))  # fmt: skip
+    if parts is not None:
+        parts["lip"] = float(lip.detach())
+    return loss + lip_weight * lip
 
 
 def _mixed_precision(config: TrainConfig) -> str:
@@ -127,6 +145,16 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
         step = load_checkpoint(resume, model, ema, optimizer, scheduler)
         accelerator.print(f"resumed from {resume} at step {step}")
 
+    reader = None
+    if config.lip_weight > 0:
+        from .lip import load_reader
+
+        if model_config.latent.get("kind") != "pixel":
+            kind = model_config.latent.get("kind")
+            raise OmniSyncError("lip_weight needs a pixel latent space (its clean-frame guess is decoded with "
+                                f"gradients); this model uses {kind!r}: set lip_weight 0")  # fmt: skip
+        reader = load_reader(config.lip_reader).to(accelerator.device)
+
     shards, records = load_shards(config.data)
     dataset = TrainDataset(shards, config, model_config)
     per_step = config.batch_size * config.grad_accum * accelerator.num_processes
@@ -152,7 +180,9 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
         if step >= stop:
             break
         with accelerator.accumulate(model):
-            loss = flow_matching_loss(model, latent_space, batch, config.mouth_weight, config.mouth_spread)
+            parts: dict[str, float] = {}
+            loss = flow_matching_loss(model, latent_space, batch, config.mouth_weight, config.mouth_spread,
+                                      reader, config.lip_weight, parts)  # fmt: skip
             accelerator.backward(loss)
             running += loss.item() / config.grad_accum
             micro += 1
@@ -170,11 +200,14 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
         losses[step] = running
         if writer is not None and (step % config.log_every == 0 or step == stop):
             writer.add_scalar("train/loss", running, step)
+            for name, value in parts.items():
+                writer.add_scalar(f"train/loss_{name}", value, step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
             writer.add_scalar("train/grad_norm", grad_norm, step)
             writer.add_scalar("train/steps_per_s", step / max(1e-9, time.time() - started), step)
-            accelerator.print(f"step {step}/{config.steps} loss {running:.4f} lr {scheduler.get_last_lr()[0]:.2e} "
-                              f"grad {grad_norm:.3f}")  # fmt: skip
+            lip = f" (lip {parts['lip']:.5f})" if "lip" in parts else ""
+            accelerator.print(f"step {step}/{config.steps} loss {running:.4f}{lip} "
+                              f"lr {scheduler.get_last_lr()[0]:.2e} grad {grad_norm:.3f}")  # fmt: skip
         running = 0.0
         if accelerator.is_main_process:
             if step % config.checkpoint_every == 0 or step == config.steps:
