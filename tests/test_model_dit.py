@@ -140,8 +140,9 @@ def test_refine_head_starts_as_identity_and_learns():
     torch.manual_seed(0)
     model = OmniSyncDiT(preset("tiny", refine_channels=8))
     plain = OmniSyncDiT(preset("tiny"))
-    missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
-    assert not missing and all(k.startswith("refine.") for k in unexpected)
+    head = {k for k in model.state_dict() if k.startswith("refine.")}
+    assert head == {"refine.conv_in.weight", "refine.conv_in.bias", "refine.conv_out.weight", "refine.conv_out.bias"}
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k not in head})  # strict: all else matches
     x, src = torch.randn(2, 3, 12, 16, 16), torch.randn(2, 3, 12, 16, 16)
     sigma = torch.tensor([0.3, 0.8])
     assert torch.equal(model(x, sigma, src), plain(x, sigma, src))

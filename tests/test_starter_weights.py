@@ -3,6 +3,7 @@ everywhere, and they listen to the audio."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -48,6 +49,11 @@ def test_loads_offline_in_a_fresh_process(tmp_path):
 
 
 def _generate(media):
+    return _generated(str(media("retalk_face2.mp4")), str(media("eng.wav")))
+
+
+@functools.cache  # both tests below look at the same generation
+def _generated(video: str, speech_file: str):
     """Crops of 8 frames of a held-out clip, generated with speech and with silence."""
     from omnisync_core.audio.decode import load_audio
     from omnisync_core.audio.features import frame_windows, log_mel
@@ -57,12 +63,12 @@ def _generate(media):
     from omnisync_core.video import read_frames
 
     loaded = load_omnisync("starter")
-    frames = read_frames(media("retalk_face2.mp4"), 0, 8)
+    frames = read_frames(video, 0, 8)
     tracker = FaceTracker(make_detector("dlib"), crop_size=loaded.config.crop_size, detect_every=4, landmarks="none")
     track = FaceTrack.from_frames([tracker.update(f) for f in frames], loaded.config.crop_size, frames.shape[1:3])
     crops = crop_faces(to_tensor(list(frames)), track)  # [8, 3, 128, 128]
     mouth, width = torch.from_numpy(track.mouth_centre), torch.from_numpy(track.face_width)
-    speech = frame_windows(log_mel(load_audio(media("eng.wav"))[16000 * 3 : 16000 * 5]), Fraction(25), 8,
+    speech = frame_windows(log_mel(load_audio(speech_file)[16000 * 3 : 16000 * 5]), Fraction(25), 8,
                            loaded.config.audio_window)  # fmt: skip
     silence = frame_windows(log_mel(np.zeros(32000, np.float32)), Fraction(25), 8, loaded.config.audio_window)
     settings = LipSyncSettings.from_config(loaded.config, steps=6)

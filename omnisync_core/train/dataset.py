@@ -56,17 +56,16 @@ def sample_sigma(gen: torch.Generator, config: TrainConfig) -> float:
 def choose_source(starts: np.ndarray, target: int, sigma: float, config: TrainConfig, gen: torch.Generator) -> int:
     """Start of the source segment (same clip, different time), by ``config.pairing``."""
     dist = np.abs(starts - target)
-    far = starts[dist >= config.gap]
+    far, far_dist = starts[dist >= config.gap], dist[dist >= config.gap]
     if far.size == 0:  # clip too short for a separate segment: take the farthest window it has
         return int(starts[int(np.argmax(dist))])
     if config.pairing == "random":
         return int(far[torch.randint(far.size, (1,), generator=gen).item()])
     if config.pairing == "near":
-        near = far[np.abs(far - target) <= config.gap + config.frames]
-        near = near if near.size else far[np.abs(far - target) == np.abs(far - target).min()]
+        near = far[far_dist <= config.gap + config.frames]
+        near = near if near.size else far[far_dist == far_dist.min()]
         return int(near[torch.randint(near.size, (1,), generator=gen).item()])
     # timestep: the wanted distance grows with sigma from min_gap to the farthest window (+- jitter)
-    far_dist = np.abs(far - target)
     want = config.gap + sigma * (far_dist.max() - config.gap)
     want += (torch.rand((), generator=gen).item() - 0.5) * config.frames
     return int(far[int(np.argmin(np.abs(far_dist - want)))])

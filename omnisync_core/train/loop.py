@@ -149,8 +149,8 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
     if config.lip_weight > 0:
         from .lip import load_reader
 
-        if model_config.latent.get("kind") != "pixel":
-            kind = model_config.latent.get("kind")
+        kind = model_config.latent.get("kind")
+        if kind != "pixel":
             raise OmniSyncError("lip_weight needs a pixel latent space (its clean-frame guess is decoded with "
                                 f"gradients); this model uses {kind!r}: set lip_weight 0")  # fmt: skip
         reader = load_reader(config.lip_reader).to(accelerator.device)
