@@ -115,3 +115,49 @@ def test_offsets_file_comments_are_skipped(tmp_path):
     path = tmp_path / "offsets.json"
     path.write_text('{"$comment": "why", "a.mp4": 5, "b": {"offset": -2.4}}')
     assert read_offsets(path) == {"a.mp4": 5, "b": -2}
+
+
+def test_audio_level_augmentation_shifts_log_mel_and_keeps_silence(synthetic, tmp_path):
+    from omnisync_core.train.config import build_model_config
+    from omnisync_core.train.dataset import LOGMEL_FLOOR
+
+    shards, _ = load_shards(str(synthetic))
+    shards[0].audio[:, :10] = LOGMEL_FLOOR  # digital silence in the lowest bands
+    plain = _config(synthetic, tmp_path, augment={"flip": 0.5})
+    loud = _config(synthetic, tmp_path, augment={"flip": 0.5, "audio_gain": 12.0})
+    tilted = _config(synthetic, tmp_path, augment={"flip": 0.5, "audio_tilt": 6.0})
+    model_config = build_model_config(plain.model)
+    shifts = []
+    for index in range(24):
+        a = TrainDataset(shards, plain, model_config)[index]
+        b = TrainDataset(shards, loud, model_config)[index]
+        c = TrainDataset(shards, tilted, model_config)[index]
+        assert all(torch.equal(a[k], b[k]) for k in a if k != "audio")  # the other draws are unchanged
+        silent = a["audio"] <= LOGMEL_FLOOR
+        assert torch.equal(b["audio"][silent], a["audio"][silent])
+        delta = (b["audio"] - a["audio"])[~silent & (b["audio"] > LOGMEL_FLOOR)]
+        if delta.numel():  # (some synthetic segments are silent throughout)
+            assert float(delta.max() - delta.min()) < 1e-5  # one gain per segment
+            assert abs(float(delta[0])) <= 12.0 / 40 + 1e-6
+            shifts.append(float(delta[0]))
+        tilt = (c["audio"] - a["audio"])[..., -1] - (c["audio"] - a["audio"])[..., 0]  # top minus bottom band
+        assert float(tilt.abs().max()) <= 6.0 / 40 + 1e-6
+    assert len(shifts) >= 8 and max(shifts) > 0.05 and min(shifts) < -0.05  # louder and quieter both happen
+
+
+def test_audio_level_augmentation_needs_log_mel(synthetic, tmp_path):
+    from omnisync_core.errors import OmniSyncError
+    from omnisync_core.train.config import build_model_config
+
+    config = _config(synthetic, tmp_path, augment={"audio_gain": 6.0})
+    import dataclasses
+
+    model_config = build_model_config(config.model)
+    model_config = dataclasses.replace(model_config, audio_features={**model_config.audio_features, "kind": "whisper"})
+    shards, _ = load_shards(str(synthetic))
+    for shard in shards:
+        shard.audio_kind = "whisper"
+    with pytest.raises(OmniSyncError, match="log-mel features only"):
+        TrainDataset(shards, config, model_config)
+    with pytest.raises(OmniSyncError, match="unknown augment keys"):
+        _config(synthetic, tmp_path, augment={"audio_volume": 6.0})

@@ -48,7 +48,9 @@ validation           {"clip": index or id in the manifest (default 0), "start": 
                      "frames": how many, "steps": sampler steps, "seed": seed}
 augment              {"jitter": max shift as a fraction of the crop (0.03), "scale": max zoom (0.05),
                      "colour": brightness/contrast/saturation strength (0.1), "flip": horizontal flip
-                     probability (0 = off); source and target are flipped together}
+                     probability (0 = off); source and target are flipped together,
+                     "audio_gain": max level change of the log-mel audio in dB (12),
+                     "audio_tilt": max spectral tilt across the mel bands in dB (6)}
 seed                 seed of everything (data order, noise, sigma, augmentation)
 num_workers          DataLoader workers
 resume               "auto" (the newest checkpoint in output_dir, if any), a checkpoint folder, or null
@@ -126,7 +128,7 @@ class TrainConfig:
             problems.append("lip_weight must be >= 0, and > 0 needs lip_reader (a mouth reader file)")
         if not 0 <= self.audio_drop <= 1:
             problems.append("audio_drop must be in [0, 1]")
-        unknown_aug = set(self.augment) - {"jitter", "scale", "colour", "flip"}
+        unknown_aug = set(self.augment) - {"jitter", "scale", "colour", "flip", "audio_gain", "audio_tilt"}
         if unknown_aug:
             problems.append(f"unknown augment keys {sorted(unknown_aug)}")
         if problems:

@@ -113,6 +113,9 @@ class TrainDataset(Dataset):
             raise OmniSyncError(f"the dataset holds {shards[0].audio_kind} audio features "
                                 f"(dim {shards[0].audio.shape[1]}) but the model wants {kind} "
                                 f"(dim {model_config.audio_dim}); rebuild with --audio-features {kind}")  # fmt: skip
+        if kind != "logmel" and (config.augment.get("audio_gain") or config.augment.get("audio_tilt")):
+            raise OmniSyncError(f"augment.audio_gain / audio_tilt work on log-mel features only, and this "
+                                f"model uses {kind}; set them to 0")  # fmt: skip
         side = model_config.latent_size
         self.noise_shape = (config.frames, model_config.latent_channels, side, side)
 
@@ -148,7 +151,7 @@ class TrainDataset(Dataset):
         if torch.rand((), generator=gen).item() < aug.get("flip", 0.0):
             tgt, src = tgt.flip(-1), src.flip(-1)
             mouth[:, 0] = tgt.shape[-1] - mouth[:, 0]
-        return {
+        sample = {
             "target": tgt,
             "source": src,
             "audio": self.audio_windows(clip, target, t),  # [T, W, D]
@@ -158,6 +161,23 @@ class TrainDataset(Dataset):
             "noise": torch.randn(self.noise_shape, generator=gen),  # [T, C, h, w]
             "drop": torch.tensor(torch.rand((), generator=gen).item() < cfg.audio_drop),
         }
+        if aug.get("audio_gain", 0.0) or aug.get("audio_tilt", 0.0):  # drawn last: older configs keep their stream
+            sample["audio"] = _audio_level(sample["audio"], aug.get("audio_gain", 0.0), aug.get("audio_tilt", 0.0), gen)
+        return sample
+
+
+LOGMEL_FLOOR = -1.0  # features.log_mel: (log10(mel) + 4) / 4 with log10 clamped at -8
+
+
+def _audio_level(audio: torch.Tensor, gain_db: float, tilt_db: float, gen: torch.Generator) -> torch.Tensor:
+    """Another microphone and level: log-mel windows [T, W, D] with a random gain in +-gain_db and a
+    random spectral tilt in +-tilt_db (low bands down, high bands up, or back), one per segment.
+    A dB change adds dB / 40 to these features; digital silence (the floor) stays silent."""
+    gain = (torch.rand((), generator=gen).item() * 2 - 1) * gain_db
+    tilt = (torch.rand((), generator=gen).item() * 2 - 1) * tilt_db
+    shift_db = gain + tilt * torch.linspace(-0.5, 0.5, audio.shape[-1])  # [D] dB per mel band
+    shifted = (audio + shift_db / 40.0).clamp_min(LOGMEL_FLOOR)
+    return torch.where(audio > LOGMEL_FLOOR, shifted, audio)
 
 
 class StepSampler(Sampler[int]):
