@@ -48,6 +48,20 @@ def test_audio_late_by_k_frames_gives_offset_plus_k(k: int):
     assert result.offset == k
     assert result.confidence > 0.5 and result.margin > 0.3
     assert len(result.curve) == 31
+    assert result.r_at_zero == result.curve[result.offsets.index(0)]
+    assert (result.r_at_zero > 0.5) == (k == 0)  # in sync only when the audio is not shifted
+
+
+def test_r_at_zero_is_centred_on_zero_for_unrelated_signals():
+    """The peak over 31 offsets rewards chance; the in-sync correlation does not."""
+    peaks, zeros = [], []
+    for seed in range(40):
+        result = av_sync(_smooth_noise(150, seed=100 + seed), _smooth_noise(150, seed=200 + seed), fps=25)
+        peaks.append(result.confidence)
+        zeros.append(result.r_at_zero)
+    assert np.mean(peaks) > 0.15  # the best of 31 tries on a 6 s clip
+    assert abs(np.mean(zeros)) < 0.05
+    assert av_sync(np.zeros(5), np.zeros(5), fps=25).r_at_zero is None
 
 
 def test_nan_frames_are_ignored_and_drift_is_removed():
@@ -104,6 +118,7 @@ def test_own_audio_is_in_sync_and_beats_unrelated_audio(clips, name):
     mine, theirs = _sync(mouth, fps, own), _sync(mouth, fps, other)
     assert abs(mine.offset) <= 2
     assert mine.confidence > theirs.confidence + 0.1
+    assert mine.r_at_zero > 0.2 and abs(theirs.r_at_zero) < 0.15
     assert mine.confidence > 0.3
 
 

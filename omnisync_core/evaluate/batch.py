@@ -20,6 +20,8 @@ COLUMNS = [
     ("sync_confidence", "sync r", "{:.3f}"),
     ("source_sync_offset_frames", "src offset", "{:+d}"),
     ("source_sync_confidence", "src sync r", "{:.3f}"),
+    ("sync_r_at_zero", "r at 0", "{:.3f}"),
+    ("source_sync_r_at_zero", "src r at 0", "{:.3f}"),
     ("psnr_outside_mouth", "PSNR out", "{:.2f}"),
     ("ssim_outside_mouth", "SSIM out", "{:.4f}"),
     ("psnr_mouth", "PSNR mouth", "{:.2f}"),

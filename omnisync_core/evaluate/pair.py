@@ -36,9 +36,11 @@ class EvalResult:
     sync_offset_frames: int | None = None  # > 0: audio late (see sync.py)
     sync_confidence: float | None = None  # Pearson r at the best offset, -1..1
     sync_margin: float | None = None  # peak minus median correlation over offsets
+    sync_r_at_zero: float | None = None  # Pearson r in sync (offset 0, no search)
     source_sync_offset_frames: int | None = None  # the source video against the same audio
     source_sync_confidence: float | None = None
     source_sync_margin: float | None = None
+    source_sync_r_at_zero: float | None = None
     psnr_outside_mouth: float | None = None  # dB, inf when identical there
     ssim_outside_mouth: float | None = None
     psnr_mouth: float | None = None
@@ -145,6 +147,7 @@ def evaluate_frames(
             sync.margin,
         )
         result.sync_curve = sync.curve
+        result.sync_r_at_zero, result.source_sync_r_at_zero = sync.r_at_zero, base.r_at_zero
         result.source_sync_offset_frames = base.offset
         result.source_sync_confidence = base.confidence
         result.source_sync_margin = base.margin
