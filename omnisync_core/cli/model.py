@@ -1,4 +1,4 @@
-"""``omnisync model init``: a freshly initialised model saved as a Hub-ready repository."""
+"""``omnisync model init | export | upgrade``: Hub-ready model folders (config.json + model.safetensors)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--card", help="a markdown file copied to the folder as README.md (the model card)")
     export.set_defaults(func=run_export)
 
+    upgrade = actions.add_parser(
+        "upgrade",
+        help="add new layers (e.g. audio_norm, audio_ada) to a trained model, keeping its weights",
+        description="Change model config fields that only add layers, keep every trained weight and start the "
+        "new layers at their initialisation: the init_from of a fine-tuning stage that turns them on "
+        "(configs/starter/finetune_audio.json). Changes that would reshape or drop weights are refused.",
+    )
+    upgrade.add_argument("--model", required=True,
+                         help="a model or checkpoint folder, or a run folder (its newest checkpoint)")  # fmt: skip
+    upgrade.add_argument("--out", required=True, help="output folder (created; files replaced atomically)")
+    upgrade.add_argument("--set", nargs="+", required=True, metavar="FIELD=VALUE",
+                         help="model config changes, e.g. audio_norm=true audio_ada=true")  # fmt: skip
+    upgrade.add_argument("--seed", type=int, default=0, help="seed of the new layers' initialisation")
+    upgrade.set_defaults(func=run_upgrade)
+
 
 def run_init(args: argparse.Namespace) -> int:
     import torch
@@ -59,23 +74,15 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     import shutil
-    from pathlib import Path
 
     import torch
 
-    from ..errors import OmniSyncError
     from ..hub import CONFIG_NAME, WEIGHTS_NAME, load_state_dict_strict, read_config, save_pretrained
     from ..model import OmniSyncDiT, count_parameters
-    from ..train.checkpoint import list_checkpoints
+    from ..train.checkpoint import model_folder
     from ..train.config import apply_overrides
 
-    folder = Path(args.checkpoint)
-    if not (folder / WEIGHTS_NAME).is_file():
-        found = list_checkpoints(folder)
-        if not found:
-            raise OmniSyncError(f"{folder} is neither a checkpoint folder (with {WEIGHTS_NAME}) nor a run folder "
-                                "with checkpoints/step-N inside")  # fmt: skip
-        folder = found[-1]
+    folder = model_folder(args.checkpoint)
     config = read_config(folder)
     sampler = apply_overrides(dict(config.sampler), args.sampler)
     model = OmniSyncDiT(config)
@@ -90,4 +97,21 @@ def run_export(args: argparse.Namespace) -> int:
     size = (out / WEIGHTS_NAME).stat().st_size / 2**20
     print(f"exported {folder} ({count_parameters(model) / 1e6:.2f}M parameters, {args.dtype}, {size:.1f} MiB) "
           f"to {out}; {CONFIG_NAME} sampler: {sampler}")  # fmt: skip
+    return 0
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+
+    from ..hub import save_pretrained
+    from ..model import count_parameters
+    from ..model.upgrade import upgrade_model
+    from ..train.checkpoint import model_folder
+    from ..train.config import apply_overrides
+
+    changes = apply_overrides({}, args.set)
+    model, added = upgrade_model(model_folder(args.model), changes, args.seed)
+    out = save_pretrained(model, args.out)
+    modules = sorted({name.rsplit(".", 1)[0] for name in added})
+    print(f"upgraded {args.model} with {changes}: {len(added)} new tensors in {', '.join(modules)} "
+          f"({count_parameters(model) / 1e6:.2f}M parameters) -> {out}")  # fmt: skip
     return 0

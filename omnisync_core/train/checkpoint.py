@@ -144,6 +144,21 @@ def list_checkpoints(output_dir: Path) -> list[Path]:
     return sorted(p for p in root.glob("step-*") if (p / TRAINING / "state.json").exists())
 
 
+def model_folder(path: str | Path) -> Path:
+    """A model or checkpoint folder (with model.safetensors) as it is, a run folder -> its newest checkpoint."""
+    from ..errors import OmniSyncError
+    from ..hub import WEIGHTS_NAME
+
+    folder = Path(path)
+    if (folder / WEIGHTS_NAME).is_file():
+        return folder
+    found = list_checkpoints(folder)
+    if not found:
+        raise OmniSyncError(f"{folder} is neither a model or checkpoint folder (with {WEIGHTS_NAME}) nor a run "
+                            "folder with checkpoints/step-N inside")  # fmt: skip
+    return found[-1]
+
+
 def prune_checkpoints(output_dir: Path, keep: int) -> None:
     if keep > 0:
         for old in list_checkpoints(output_dir)[:-keep]:
