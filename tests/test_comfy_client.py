@@ -87,6 +87,9 @@ def test_run_uploads_rewrites_submits_and_downloads(tmp_path, files, monkeypatch
     assert (out / "vhs_00001.mp4").read_bytes() == lipsync_bytes(b"VIDEO-A", b"AUDIO")
     assert (out / "audio" / "voice_00001_.flac").read_bytes() == b"AUDIO"
     assert not list(out.rglob("*.part"))
+    from omnisync_core.filemode import normal_file_mode
+
+    assert (out / "video" / "omnisync_00001_.mp4").stat().st_mode & 0o777 == normal_file_mode()  # not 0600
     printed = capsys.readouterr().out.split()
     assert str(out / "video" / "omnisync_00001_.mp4") in printed
 

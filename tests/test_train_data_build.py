@@ -53,6 +53,11 @@ def test_build_real_clips_records_reasons(media, tmp_path):
     shard = read_shard(out / ok["shard"])
     assert shard.crops.shape == (40, 3, 32, 32) and shard.audio.shape[1] == 80
     assert json.loads((out / "manifest.json").read_text())["summary"]["kept"] == 1
+    from omnisync_core.filemode import normal_file_mode
+
+    for written in (out / "manifest.json", out / ok["shard"]):  # not mkstemp's private 0600
+        assert written.stat().st_mode & 0o777 == normal_file_mode()
+    assert not list(out.rglob("*.tmp"))
     # resumable: a rerun reuses the shard
     again = build_dataset(list_videos([src]), out, options)
     assert [c for c in again["clips"] if c["status"] == "ok"][0].get("reused")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OmniSyncError
+from ..filemode import normal_file_mode
 from .connection import ComfyServer, ServerGone
 
 DOWNLOAD_TIMEOUT = (5.0, 600.0)
@@ -62,6 +63,7 @@ def download_ref(server: ComfyServer, ref: dict[str, str], out_dir: Path) -> Pat
                     handle.write(chunk)
             except (OSError, ValueError) as error:  # connection dropped mid-body
                 raise ServerGone(f"ComfyUI at {server.url} dropped the download of {target.name}") from error
+        os.chmod(tmp, normal_file_mode())  # mkstemp made it private; the user's output gets a normal mode
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import OmniSyncError
+from ..filemode import normal_file_mode
 
 MANIFEST_NAME = "manifest.json"
 SHARD_DIR = "clips"
@@ -75,6 +76,7 @@ def write_shard(path: Path, shard: Shard, key: str, record: dict) -> None:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, normal_file_mode())  # mkstemp made it private
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -128,10 +130,15 @@ def valid_runs(valid: np.ndarray, min_frames: int) -> tuple[list[list[int]], lis
 def write_manifest(root: Path, manifest: dict) -> Path:
     path = Path(root) / MANIFEST_NAME
     fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=root)
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        os.chmod(tmp, normal_file_mode())  # mkstemp made it private
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
