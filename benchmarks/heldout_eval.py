@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="starter", help="model folder, Hub repo or 'starter' (default)")
     parser.add_argument("--out", default="eval", help="report folder (videos in OUT/videos)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--sampler", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="other sampler settings, e.g. w_peak=6 tau=1.0 (default: the model's)")  # fmt: skip
     parser.add_argument("--backend", default="auto", help="face detector (default auto)")
     parser.add_argument("--only", nargs="*", help="clip stems to run (default: all)")
     parser.add_argument("--no-resynth", action="store_true", help="skip the re-synthesis pass")
@@ -164,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    sampler = {"steps": args.steps} if args.steps else {}
+    from omnisync_core.train.config import apply_overrides
+
+    sampler = apply_overrides({"steps": args.steps} if args.steps else {}, args.sampler)
     jobs = [j for j in JOBS if not args.only or Path(j.clip).stem in args.only]
     rows = []
     for job in jobs:
