@@ -7,7 +7,8 @@ Two passes per clip, both through the same `run_file` the command line uses:
   on the untouched source against the same new audio: the peak over offsets -15..15 ("sync r",
   with its offset) and the correlation in sync ("r at 0"). The peak of unrelated video and
   speech is about 0.15-0.3 on clips this short; r at 0 is centred on 0 for them, and the
-  summary gives its mean with the standard error over clips.
+  summary gives its mean with the standard error over clips, and the mean per-clip gain of
+  the output over the source (r_at_zero_gain) with its standard error.
 - re-synthesis: the clip re-generated from its own audio and compared with the original: mouth
   landmark distance (LMD), PSNR / SSIM inside and outside the mouth, identity distance and
   temporal stability.
@@ -129,6 +130,9 @@ def summary(rows: list[dict]) -> dict:
     out = {k: mean([r["dub"].get(k) for r in rows]) for k in keys}
     for k in ("sync_r_at_zero", "source_sync_r_at_zero"):
         out[f"{k}_se"] = standard_error([r["dub"].get(k) for r in rows])
+    gains = [r["dub"]["sync_r_at_zero"] - r["dub"]["source_sync_r_at_zero"] for r in rows
+             if r["dub"].get("sync_r_at_zero") is not None and r["dub"].get("source_sync_r_at_zero") is not None]
+    out["r_at_zero_gain"], out["r_at_zero_gain_se"] = mean(gains), standard_error(gains)  # paired, per clip
     out["abs_offset"] = mean([abs(r["dub"]["sync_offset_frames"]) for r in rows
                               if r["dub"]["sync_offset_frames"] is not None])  # fmt: skip
     out["source_abs_offset"] = mean([abs(r["dub"]["source_sync_offset_frames"]) for r in rows

@@ -44,6 +44,7 @@ def test_summary_gives_r_at_zero_with_its_standard_error(heldout):
     assert s["sync_r_at_zero"] == pytest.approx(0.2) and s["source_sync_r_at_zero"] == pytest.approx(0.025)
     assert s["sync_r_at_zero_se"] == pytest.approx(0.1 / math.sqrt(3))  # sd 0.1 over 3 measured clips
     assert s["better_than_source_at_zero"] == 3 and s["better_than_source"] == 4
+    assert s["r_at_zero_gain"] == pytest.approx(0.2) and s["r_at_zero_gain_se"] == pytest.approx(0.15 / math.sqrt(3))
     assert s["lmd"] == 1.5 and s["frames_per_s"] == 2.0 and s["clips"] == 4  # None (reused videos) left out
     table = heldout.markdown(rows)
     assert "| r at 0 | source r at 0 |" in table
