@@ -61,3 +61,37 @@ def test_build_real_clips_records_reasons(media, tmp_path):
     # resumable: a rerun reuses the shard
     again = build_dataset(list_videos([src]), out, options)
     assert [c for c in again["clips"] if c["status"] == "ok"][0].get("reused")
+
+
+def test_one_detector_per_build_and_one_error_when_it_cannot_load(media, tmp_path, monkeypatch):
+    import pytest
+
+    import omnisync_core.face.detection as detection
+    from omnisync_core.errors import OmniSyncError
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    for name in ("lrs2_00001.mp4", "lrs2_00016.mp4"):
+        shutil.copy(media(name), src / name)
+    made = []
+    real = detection.make_detector
+
+    def counting(backend="auto", **opts):
+        made.append(backend)
+        return real(backend, **opts)
+
+    monkeypatch.setattr(detection, "make_detector", counting)
+    options = BuildOptions(crop_size=32, backend="dlib", min_frames=10, max_frames=20)
+    manifest = build_dataset(list_videos([src]), tmp_path / "ds", options)
+    assert manifest["summary"]["kept"] == 2 and made == ["dlib"]  # reused for the second clip
+    build_dataset(list_videos([src]), tmp_path / "ds", options)
+    assert made == ["dlib"]  # a resumed build with every shard cached loads no detector
+
+    def unavailable(backend="auto", **opts):
+        made.append(backend)
+        raise OmniSyncError("cannot get face_detection_yunet_2023mar.onnx (offline)")
+
+    monkeypatch.setattr(detection, "make_detector", unavailable)
+    with pytest.raises(OmniSyncError, match="cannot load the opencv face detector: cannot get face_detection_yunet"):
+        build_dataset(list_videos([src]), tmp_path / "ds2", BuildOptions(crop_size=32, backend="opencv"))
+    assert made == ["dlib", "opencv"]  # tried once for the build, not once per clip

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from ..cancel import Cancelled, check
 from ..errors import OmniSyncError
 from .offsets import apply_offset, lookup_offset, measure_offset
 from .shards import FORMAT, FORMAT_VERSION, Shard, shard_metadata, shard_path, valid_runs, write_manifest, write_shard
+
+if TYPE_CHECKING:
+    from ..face.detection import FaceDetector
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +141,11 @@ def _features(wav: np.ndarray, kind: str, device: str):
     return features_for(wav, AUDIO_FEATURES[kind][0], device=device)
 
 
-def build_clip(video: Path, options: BuildOptions, offset: int | None, device: str = "cpu") -> tuple[Shard, dict]:
-    """One video -> (shard, manifest record). Raises Skip with the reason when it is unusable."""
+def build_clip(
+    video: Path, options: BuildOptions, offset: int | None, device: str = "cpu", detector: FaceDetector | None = None
+) -> tuple[Shard, dict]:
+    """One video -> (shard, manifest record). Raises Skip with the reason when it is unusable.
+    ``detector``: a FaceDetector to reuse (default: a new one of ``options.backend``)."""
     from ..face.align import crop_image
     from ..face.tracker import track_video
     from ..video import iter_frames, probe_video
@@ -154,7 +161,7 @@ def build_clip(video: Path, options: BuildOptions, offset: int | None, device: s
         raise Skip(f"too short: {count} frames < min_frames {options.min_frames}")
     try:
         track = track_video(
-            iter_frames(video, count=count), detector=options.backend, crop_size=options.crop_size,
+            iter_frames(video, count=count), detector=detector or options.backend, crop_size=options.crop_size,
             detect_every=options.detect_every, landmarks="dlib" if options.measure_offsets else "none",
             fps=float(fps), total=count,
         )  # fmt: skip
@@ -249,6 +256,7 @@ def build_dataset(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     clips = []
+    detector = None  # made once, for the first clip that needs building (a resumed build may need none)
     for i, video in enumerate(videos):
         check(cancelled)
         clip_id = clip_id_for(video)
@@ -257,8 +265,15 @@ def build_dataset(
         record = _cached_record(out, clip_id, key)
         if record is None:
             record = {"id": clip_id, "source": str(video)}
+            if detector is None:  # no clip can be tracked without it: one clear error, not one per clip
+                from ..face.detection import make_detector
+
+                try:
+                    detector = make_detector(options.backend)
+                except OmniSyncError as error:
+                    raise OmniSyncError(f"cannot load the {options.backend} face detector: {error}") from error
             try:
-                shard, info = build_clip(video, options, offset, device)
+                shard, info = build_clip(video, options, offset, device, detector)
                 record.update(info, status="ok", shard=str(shard_path(out, clip_id).relative_to(out)))
                 write_shard(shard_path(out, clip_id), shard, key, record)
                 _skip_record_path(out, clip_id).unlink(missing_ok=True)
