@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import OmniSyncError
-from ..filemode import normal_file_mode
+from ..filemode import atomic_file
 from .connection import ComfyServer, ServerGone
 
 DOWNLOAD_TIMEOUT = (5.0, 600.0)
@@ -55,20 +54,12 @@ def download_ref(server: ComfyServer, ref: dict[str, str], out_dir: Path) -> Pat
     target.parent.mkdir(parents=True, exist_ok=True)
     response = server.request("GET", "/view", params=ref, stream=True, timeout=DOWNLOAD_TIMEOUT)
     server.raise_for_status(response, f"download of {ref['filename']}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            try:
-                for chunk in response.iter_content(1 << 20):
-                    handle.write(chunk)
-            except (OSError, ValueError) as error:  # connection dropped mid-body
-                raise ServerGone(f"ComfyUI at {server.url} dropped the download of {target.name}") from error
-        os.chmod(tmp, normal_file_mode())  # mkstemp made it private; the user's output gets a normal mode
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target, suffix=".part") as tmp, open(tmp, "wb") as handle:
+        try:
+            for chunk in response.iter_content(1 << 20):
+                handle.write(chunk)
+        except (OSError, ValueError) as error:  # connection dropped mid-body
+            raise ServerGone(f"ComfyUI at {server.url} dropped the download of {target.name}") from error
     return target
 
 

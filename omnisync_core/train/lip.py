@@ -142,24 +142,13 @@ def make_mouth_reader(
 
 
 def save_reader(reader: MouthReader, path: str | Path, held_out_r: float) -> None:
-    import os
-    import tempfile
-
     from safetensors.torch import save_file
 
-    from ..filemode import normal_file_mode
+    from ..filemode import atomic_file
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)  # atomic, as write_shard
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in reader.state_dict().items()}, tmp,
+    with atomic_file(path) as tmp:
+        save_file({k: v.contiguous() for k, v in reader.state_dict().items()}, str(tmp),
                   metadata={"format": "omnisync-mouth-reader", "held_out_r": f"{held_out_r:.4f}"})  # fmt: skip
-        os.chmod(tmp, normal_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_reader(path: str | Path) -> MouthReader:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import OmniSyncError
-from ..filemode import normal_file_mode
+from ..filemode import atomic_file
 
 MANIFEST_NAME = "manifest.json"
 SHARD_DIR = "clips"
@@ -72,15 +71,8 @@ def write_shard(path: Path, shard: Shard, key: str, record: dict) -> None:
         "key": key,
         "record": json.dumps(record),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, normal_file_mode())  # mkstemp made it private
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def shard_metadata(path: Path) -> dict[str, str] | None:
@@ -129,16 +121,8 @@ def valid_runs(valid: np.ndarray, min_frames: int) -> tuple[list[list[int]], lis
 
 def write_manifest(root: Path, manifest: dict) -> Path:
     path = Path(root) / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=root)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, normal_file_mode())  # mkstemp made it private
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
 
 
