@@ -118,8 +118,8 @@ def test_offsets_file_comments_are_skipped(tmp_path):
 
 
 def test_audio_level_augmentation_shifts_log_mel_and_keeps_silence(synthetic, tmp_path):
+    from omnisync_core.audio.features import LOGMEL_FLOOR
     from omnisync_core.train.config import build_model_config
-    from omnisync_core.train.dataset import LOGMEL_FLOOR
 
     shards, _ = load_shards(str(synthetic))
     shards[0].audio[:, :10] = LOGMEL_FLOOR  # digital silence in the lowest bands

@@ -60,6 +60,11 @@ def _mel_filters() -> torch.Tensor:
     return torch.from_numpy(fb.astype(np.float32))  # [80, 201] (Slaney-normalised, as librosa)
 
 
+LOG10_FLOOR = -8.0  # log10 of the quietest power kept (digital silence)
+LOGMEL_FLOOR = (LOG10_FLOOR + 4.0) / 4.0  # the feature value of digital silence
+LOGMEL_PER_DB = 1.0 / 40.0  # one dB more power adds 0.1 to log10, a quarter of that after scaling
+
+
 def log_mel(wav16k: np.ndarray) -> AudioFeatures:
     """wav [N] 16 kHz -> AudioFeatures values [N // 160 + 1, 80], roughly in [-1, 1].
 
@@ -71,7 +76,7 @@ def log_mel(wav16k: np.ndarray) -> AudioFeatures:
     spec = torch.stft(wav, MEL_WINDOW, MEL_HOP, window=torch.hann_window(MEL_WINDOW), center=False,
                       return_complex=True).abs() ** 2  # fmt: skip  # [201, frames]
     mel = _mel_filters() @ spec  # [80, frames]
-    logmel = torch.log10(mel.clamp_min(1e-10)).clamp_min(-8.0)  # -8 .. ~+2
+    logmel = torch.log10(mel.clamp_min(1e-10)).clamp_min(LOG10_FLOOR)  # -8 .. ~+2
     return AudioFeatures(((logmel + 4.0) / 4.0).T.contiguous(), SAMPLE_RATE / MEL_HOP, "logmel")
 
 

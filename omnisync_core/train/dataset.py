@@ -166,17 +166,16 @@ class TrainDataset(Dataset):
         return sample
 
 
-LOGMEL_FLOOR = -1.0  # features.log_mel: (log10(mel) + 4) / 4 with log10 clamped at -8
-
-
 def _audio_level(audio: torch.Tensor, gain_db: float, tilt_db: float, gen: torch.Generator) -> torch.Tensor:
     """Another microphone and level: log-mel windows [T, W, D] with a random gain in +-gain_db and a
     random spectral tilt in +-tilt_db (low bands down, high bands up, or back), one per segment.
-    A dB change adds dB / 40 to these features; digital silence (the floor) stays silent."""
+    Digital silence (the floor) stays silent."""
+    from ..audio.features import LOGMEL_FLOOR, LOGMEL_PER_DB
+
     gain = (torch.rand((), generator=gen).item() * 2 - 1) * gain_db
     tilt = (torch.rand((), generator=gen).item() * 2 - 1) * tilt_db
     shift_db = gain + tilt * torch.linspace(-0.5, 0.5, audio.shape[-1])  # [D] dB per mel band
-    shifted = (audio + shift_db / 40.0).clamp_min(LOGMEL_FLOOR)
+    shifted = (audio + shift_db * LOGMEL_PER_DB).clamp_min(LOGMEL_FLOOR)
     return torch.where(audio > LOGMEL_FLOOR, shifted, audio)
 
 
