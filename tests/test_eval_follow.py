@@ -56,3 +56,6 @@ def test_too_few_clips_is_a_clear_error(setup):
     loaded, shards, reader = setup
     with pytest.raises(OmniSyncError, match="at least two clips"):
         follow_probe(loaded, shards[:1], reader, frames=8)
+    bigger = dataclasses.replace(loaded, config=loaded.config.replace(crop_size=64))
+    with pytest.raises(OmniSyncError, match="32 px crops but the model wants 64 px"):
+        follow_probe(bigger, shards, reader, frames=8)

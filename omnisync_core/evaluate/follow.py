@@ -55,8 +55,10 @@ def follow_probe(
     batch: int = 8,
 ) -> dict[str, float | int]:
     from ..audio.features import AudioFeatures, frame_windows
+    from ..train.dataset import check_shards_fit
 
     model, config, space = loaded.model.eval(), loaded.config, loaded.latent_space
+    check_shards_fit(shards, config)
     segments = probe_segments(shards, frames, max_segments)
     clips = torch.tensor([c for c, _ in segments])
     if len(segments) < 2 or len(set(clips.tolist())) < 2:

@@ -43,6 +43,19 @@ def window_starts(valid: torch.Tensor, frames: int) -> np.ndarray:
     return np.nonzero(run == frames)[0]
 
 
+def check_shards_fit(shards: list[Shard], model_config) -> None:
+    """The dataset's crop size and audio features must be the model's (clear error otherwise)."""
+    crop = shards[0].crops.shape[-1]
+    if crop != model_config.crop_size:
+        raise OmniSyncError(f"the dataset has {crop} px crops but the model wants {model_config.crop_size} px; "
+                            "rebuild the dataset with --crop-size or change the model config")  # fmt: skip
+    kind = model_config.audio_features.get("kind")
+    if shards[0].audio_kind != kind or shards[0].audio.shape[1] != model_config.audio_dim:
+        raise OmniSyncError(f"the dataset holds {shards[0].audio_kind} audio features "
+                            f"(dim {shards[0].audio.shape[1]}) but the model wants {kind} "
+                            f"(dim {model_config.audio_dim}); rebuild with --audio-features {kind}")  # fmt: skip
+
+
 def sample_sigma(gen: torch.Generator, config: TrainConfig) -> float:
     if config.sigma_sampling == "uniform":
         s = torch.rand((), generator=gen).item()
@@ -104,15 +117,8 @@ class TrainDataset(Dataset):
         if weights.sum() == 0:
             raise OmniSyncError(f"no clip has {config.frames} consecutive usable frames; lower `frames` or add clips")
         self.clip_p = torch.from_numpy(weights / weights.sum())
-        crop = shards[0].crops.shape[-1]
-        if crop != model_config.crop_size:
-            raise OmniSyncError(f"the dataset has {crop} px crops but the model wants {model_config.crop_size} px; "
-                                "rebuild the dataset with --crop-size or change the model config")  # fmt: skip
+        check_shards_fit(shards, model_config)
         kind = model_config.audio_features.get("kind")
-        if shards[0].audio_kind != kind or shards[0].audio.shape[1] != model_config.audio_dim:
-            raise OmniSyncError(f"the dataset holds {shards[0].audio_kind} audio features "
-                                f"(dim {shards[0].audio.shape[1]}) but the model wants {kind} "
-                                f"(dim {model_config.audio_dim}); rebuild with --audio-features {kind}")  # fmt: skip
         if kind != "logmel" and (config.augment.get("audio_gain") or config.augment.get("audio_tilt")):
             raise OmniSyncError(f"augment.audio_gain / audio_tilt work on log-mel features only, and this "
                                 f"model uses {kind}; set them to 0")  # fmt: skip
