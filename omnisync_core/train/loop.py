@@ -59,13 +59,13 @@ def mouth_weights(
 
 def flow_matching_loss(
     model, latent_space, batch: dict[str, torch.Tensor], mouth_weight: float = 0.0, mouth_spread: float = 0.25,
-    reader=None, lip_weight: float = 0.0, parts: dict[str, float] | None = None,
+    reader=None, lip_weight: float = 0.0, parts: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Velocity loss of one batch (target/source [B,T,3,S,S] 0..1, audio [B,T,W,D], sigma [B], noise, drop;
     with ``mouth_weight`` > 0 or a ``reader`` also mouth [B,T,2] and width [B,T] of the target frames in crop
     px). With a `lip.MouthReader` and ``lip_weight`` > 0 adds ``lip_weight * L_lip`` on the clean-frame guess
     x0_hat = x - sigma * v (pixel latent spaces only: the decode must pass gradients). ``parts`` (a dict)
-    receives each term's value."""
+    receives each term's value (detached; read when logging, so no device sync mid-step)."""
     target, source = batch["target"], batch["source"]
     b, t = target.shape[:2]
     with torch.no_grad():
@@ -83,7 +83,7 @@ def flow_matching_loss(
                                latent_space.downscale, mouth_weight, mouth_spread)  # fmt: skip
         loss = (weight * (v.float() - (eps - x0).float()) ** 2).mean()
     if parts is not None:
-        parts["flow"] = float(loss.detach())
+        parts["flow"] = loss.detach()
     if reader is None or lip_weight <= 0:
         return loss
     from .lip import lip_loss
@@ -92,7 +92,7 @@ def flow_matching_loss(
     lip = lip_loss(reader, x0_hat, target.flatten(0, 1).to(x0_hat),
                    batch["mouth"].flatten(0, 1).to(x0_hat), batch["width"].flatten(0, 1).to(x0_hat))  # fmt: skip
     if parts is not None:
-        parts["lip"] = float(lip.detach())
+        parts["lip"] = lip.detach()
     return loss + lip_weight * lip
 
 
@@ -180,7 +180,7 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
         if step >= stop:
             break
         with accelerator.accumulate(model):
-            parts: dict[str, float] = {}
+            parts: dict[str, torch.Tensor] = {}
             loss = flow_matching_loss(model, latent_space, batch, config.mouth_weight, config.mouth_spread,
                                       reader, config.lip_weight, parts)  # fmt: skip
             accelerator.backward(loss)
@@ -201,11 +201,11 @@ def train(config: TrainConfig, max_steps: int | None = None) -> dict:
         if writer is not None and (step % config.log_every == 0 or step == stop):
             writer.add_scalar("train/loss", running, step)
             for name, value in parts.items():
-                writer.add_scalar(f"train/loss_{name}", value, step)
+                writer.add_scalar(f"train/loss_{name}", float(value), step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
             writer.add_scalar("train/grad_norm", grad_norm, step)
             writer.add_scalar("train/steps_per_s", step / max(1e-9, time.time() - started), step)
-            lip = f" (lip {parts['lip']:.5f})" if "lip" in parts else ""
+            lip = f" (lip {float(parts['lip']):.5f})" if "lip" in parts else ""
             accelerator.print(f"step {step}/{config.steps} loss {running:.4f}{lip} "
                               f"lr {scheduler.get_last_lr()[0]:.2e} grad {grad_norm:.3f}")  # fmt: skip
         running = 0.0
