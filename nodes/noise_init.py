@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from omnisync_core.lipsync import frame_noise
+from omnisync_core.model.hide_mouth import prepare_source
 from omnisync_core.sampling import progressive_init
 
 from .runtime import CATEGORY, cancelled, progress_bar
@@ -29,12 +30,13 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     if faces.crops.shape[-1] != model.crop_size:
         raise ValueError(f"the face crops are {faces.crops.shape[-1]} px but this model wants {model.crop_size} px; "
                          "connect the model to OmniSync Face Detect")  # fmt: skip
+    track = faces.track
+    mouth, width = torch.from_numpy(track.mouth_centre).float(), torch.from_numpy(track.face_width).float()
     z_src = encode_crops(model, faces.crops)
+    z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None])[0]  # as it was trained to
     _, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
-    track = faces.track
-    return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed),
-                          torch.from_numpy(track.mouth_centre).float(), torch.from_numpy(track.face_width).float())
+    return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed), mouth, width)
 
 
 class OmniSyncNoiseInit:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .errors import OmniSyncError
+from .model.hide_mouth import prepare_source
 from .sampling import SOLVERS, dscfg_velocity, guidance_map, progressive_init, sample, sigma_schedule
 
 
@@ -91,6 +92,7 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32)."""
     model, space = loaded.model, loaded.latent_space
     z_src = space.encode(crops.to(device)).float()  # [n, C, h, w]
+    z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None])[0]  # as the model was trained to
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
     x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau

@@ -88,6 +88,24 @@ def test_stage_chain_matches_all_in_one(model, images, audio):
 
 def test_denoise_is_the_core_generate_crops(model, images, audio):
     """Windows in latent space + decode give what lipsync.generate_crops gives (pixel latent)."""
+    _same_as_core(model, images, audio)
+
+
+def test_hidden_mouth_nodes_match_the_core(tmp_path, images, audio):
+    """A model trained with hide_source_mouth: Noise Init hides the whole clip's mouths, the CLI hides
+    window by window; the frames come out the same."""
+    from omnisync_core.hub import save_pretrained
+    from omnisync_core.model import OmniSyncDiT, preset
+
+    torch.manual_seed(0)
+    net = OmniSyncDiT(preset("tiny", crop_size=64, hide_source_mouth=True))  # (outputs in 0..1: decode clamps)
+    folder = save_pretrained(net, tmp_path / "hide")
+    hidden = NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load(str(folder), device="cpu")[0]
+    assert hidden.loaded.config.hide_source_mouth
+    _same_as_core(hidden, images, audio)
+
+
+def _same_as_core(model, images, audio):
     from omnisync_core.audio.features import frame_windows
     from omnisync_core.lipsync import LipSyncSettings, generate_crops
 

@@ -154,15 +154,19 @@ class TrainDataset(Dataset):
         r = torch.rand(3, generator=gen) * 2 - 1  # one colour change for source and target (same clip, same light)
         tgt, src = _colour(tgt, aug.get("colour", 0.0), r), _colour(src, aug.get("colour", 0.0), r)
         mouth = shard.mouth_centre[target : target + t].float().clone()  # [T, 2] crop px (x, y), continuous
+        src_mouth = shard.mouth_centre[source : source + t].float().clone()  # [T, 2] the source frames' own
         if torch.rand((), generator=gen).item() < aug.get("flip", 0.0):
             tgt, src = tgt.flip(-1), src.flip(-1)
             mouth[:, 0] = tgt.shape[-1] - mouth[:, 0]
+            src_mouth[:, 0] = src.shape[-1] - src_mouth[:, 0]
         sample = {
             "target": tgt,
             "source": src,
             "audio": self.audio_windows(clip, target, t),  # [T, W, D]
             "mouth": mouth,  # [T, 2] crop px (flipped with the crops; jitter/zoom not applied)
             "width": shard.face_width[target : target + t].float(),  # [T] crop px
+            "source_mouth": src_mouth,  # [T, 2] crop px, as "mouth" for the source frames
+            "source_width": shard.face_width[source : source + t].float(),  # [T] crop px
             "sigma": torch.tensor(sigma, dtype=torch.float32),
             "noise": torch.randn(self.noise_shape, generator=gen),  # [T, C, h, w]
             "drop": torch.tensor(torch.rand((), generator=gen).item() < cfg.audio_drop),

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OmniSyncError
+from ..model.hide_mouth import prepare_source
 from .checkpoint import EMA, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import TrainConfig, build_model_config
 from .dataset import StepSampler, TrainDataset, load_shards
@@ -71,6 +72,9 @@ def flow_matching_loss(
     with torch.no_grad():
         x0 = latent_space.encode(target.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
         src = latent_space.encode(source.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
+        config = getattr(model, "module", model).config  # (DDP wraps the model)
+        if config.hide_source_mouth:
+            src = prepare_source(config, src, batch["source_mouth"].to(src), batch["source_width"].to(src))
     eps = batch["noise"].to(x0)  # [B, T, C, h, w]
     sigma = batch["sigma"].to(x0)  # [B]
     s = sigma.view(b, 1, 1, 1, 1)
