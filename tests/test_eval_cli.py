@@ -55,6 +55,7 @@ def test_folder_mode_and_bench_identity(media, tmp_path, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["clips"][0]["name"] == "lrs2_00001" and report["mean"]["clips"] == 1
     assert "| lrs2_00001 |" in (tmp_path / "r.md").read_text()
+    assert (tmp_path / "r.md").read_text().startswith("| clip | r at 0 | src r at 0 | offset | sync r |")
 
     bench = argparse.ArgumentParser()
     lipsync.add_arguments(bench)
