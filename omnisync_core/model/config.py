@@ -63,7 +63,7 @@ class DiTConfig:
     refine_channels: int = 0  # > 0: a convolutional RefineHead with this many hidden channels after unpatchify
     audio_norm: bool = False  # LayerNorm on the embedded audio before positions are added (content as loud as position)
     audio_ada: bool = False  # also feed each frame's audio window into that frame's adaLN conditioning
-    hide_source_mouth: bool = False  # the source's mouth is blurred away (train and inference): see model/hide_mouth.py
+    hide_source_mouth: bool = False  # fill the source mouth in with skin (train and inference): model/hide_mouth.py
     preset: str = "custom"
 
     def __post_init__(self) -> None:

@@ -11,6 +11,9 @@ convolution of the unmasked pixels), so colour and skin tone survive but lip sha
 Each frame is hidden on its own, so the CLI's windows, the ComfyUI nodes' whole clip and the training
 segments all see the same thing. It works on any latent (pixel-unshuffled or VAE): only positions in
 latent pixels are needed.
+
+Experimental: on the CPU-trained starter model it removed the copying but left a smeared mouth (README,
+"Hiding the old mouth"; the model card has the figures).
 """
 
 from __future__ import annotations
