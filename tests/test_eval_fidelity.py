@@ -99,13 +99,15 @@ def test_lmd(sun, sun_points):
 
 
 def test_table_and_job_list(tmp_path):
-    a = EvalResult(frames=10, fps=25.0, sync_offset_frames=1, sync_confidence=0.4, psnr_outside_mouth=math.inf)
+    a = EvalResult(frames=10, fps=25.0, sync_offset_frames=1, sync_confidence=0.4, sync_r_at_zero=0.25,
+                   psnr_outside_mouth=math.inf)  # fmt: skip
     b = EvalResult(frames=10, fps=25.0, sync_offset_frames=-2, sync_confidence=0.2, psnr_outside_mouth=30.0)
     mean = mean_row([a, b])
     assert mean["sync_confidence"] == pytest.approx(0.3) and mean["psnr_outside_mouth"] == 30.0
     assert mean["psnr_outside_mouth_inf"] == 1
     table = markdown_table(["a", "b"], [a, b])
-    assert "| a | +1 | 0.400 |" in table and "| **mean** |" in table and "inf" in table
+    assert "| a | 0.250 | - | +1 | 0.400 |" in table and "| **mean** |" in table and "inf" in table
+    assert "| b | - | - | -2 | 0.200 |" in table  # not measured: "-"
     (tmp_path / "jobs.csv").write_text("pred,source,audio\nout/x.mp4,in/x.mp4,\n")
     job = read_job_list(tmp_path / "jobs.csv")[0]
     assert job.name == "x" and job.source == tmp_path / "in/x.mp4" and job.audio is None
