@@ -31,9 +31,6 @@ def setup(tmp_path_factory):
 class CopyReference(torch.nn.Module):
     """The velocity that leads the noisy frames straight back to the reference: a pure copier."""
 
-    def prepare_source(self, source, mouth_centre, face_width):  # sees the reference as it is
-        return source
-
     def forward(self, x, sigma, source, audio=None, audio_drop=None):
         return (x - source) / sigma.view(-1, 1, 1, 1, 1)
 

@@ -73,8 +73,7 @@ def flow_matching_loss(
         x0 = latent_space.encode(target.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
         src = latent_space.encode(source.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
         config = getattr(model, "module", model).config  # (DDP wraps the model)
-        if config.hide_source_mouth:
-            src = prepare_source(config, src, batch["source_mouth"].to(src), batch["source_width"].to(src))
+        src = prepare_source(config, src, batch["source_mouth"], batch["source_width"])  # [B, T, C, h, w]
     eps = batch["noise"].to(x0)  # [B, T, C, h, w]
     sigma = batch["sigma"].to(x0)  # [B]
     s = sigma.view(b, 1, 1, 1, 1)
