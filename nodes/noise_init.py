@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from omnisync_core.lipsync import frame_noise
-from omnisync_core.model.hide_mouth import prepare_source
+from omnisync_core.model.hide_mouth import MouthReference, needs_reference, prepare_source, reference_frame
 from omnisync_core.sampling import progressive_init
 
 from .runtime import CATEGORY, cancelled, progress_bar
@@ -33,7 +33,11 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     track = faces.track
     mouth, width = torch.from_numpy(track.mouth_centre).float(), torch.from_numpy(track.face_width).float()
     z_src = encode_crops(model, faces.crops)
-    z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None])[0]  # as it was trained to
+    ref = None
+    if needs_reference(model.loaded.config):  # the clip's reference frame, picked as the CLI picks it
+        r = reference_frame(track.edit_weight)
+        ref = MouthReference(z_src[r : r + 1], mouth[r : r + 1], width[r : r + 1])
+    z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None], ref)[0]  # as trained
     _, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
     return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed), mouth, width)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .errors import OmniSyncError
-from .model.hide_mouth import prepare_source
+from .model.hide_mouth import MouthReference, needs_reference, prepare_source
 from .sampling import SOLVERS, dscfg_velocity, guidance_map, progressive_init, sample, sigma_schedule
 
 
@@ -88,11 +88,12 @@ def _check(crops, audio_windows, mouth_centre, face_width, config) -> None:
 
 @torch.no_grad()
 def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, device, dtype, callback,
-                     cancelled) -> torch.Tensor:  # fmt: skip
-    """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32)."""
+                     cancelled, reference: MouthReference | None = None) -> torch.Tensor:  # fmt: skip
+    """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32). `reference`: the
+    clip's reference frame (:func:`encode_reference`), for models that fill the source mouth from one."""
     model, space = loaded.model, loaded.latent_space
     z_src = space.encode(crops.to(device)).float()  # [n, C, h, w]
-    z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None])[0]  # as the model was trained to
+    z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None], reference)[0]  # as trained
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
     x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
@@ -113,6 +114,17 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     return space.decode(z.to(dtype)).float().cpu()
 
 
+@torch.no_grad()
+def encode_reference(loaded: Any, crop: torch.Tensor, mouth: torch.Tensor, width: torch.Tensor,
+                     device: torch.device | str = "cpu") -> MouthReference | None:  # fmt: skip
+    """The clip's reference frame (crop [3, S, S] 0..1, mouth [2] and width [] crop px) as the model's
+    source filling wants it; None for models that do not use one."""
+    if not needs_reference(loaded.config):
+        return None
+    latent = loaded.latent_space.encode(crop[None].to(device)).float()  # [1, C, h, w]
+    return MouthReference(latent, mouth.reshape(1, 2).float(), width.reshape(1).float())
+
+
 def generate_crops(
     loaded: Any,  # hub.LoadedModel (model, config, latent_space)
     crops: torch.Tensor,  # [T, 3, S, S] 0..1
@@ -124,9 +136,11 @@ def generate_crops(
     dtype: torch.dtype = torch.float32,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    reference: int = 0,  # the clip's reference frame (hide_mouth.reference_frame of the track's edit weights)
 ) -> torch.Tensor:  # [T, 3, S, S] 0..1, CPU float32
     settings = settings or LipSyncSettings.from_config(loaded.config)
     _check(crops, audio_windows, mouth_centre, face_width, loaded.config)
+    ref = encode_reference(loaded, crops[reference], mouth_centre[reference], face_width[reference], device)
     n_frames = crops.shape[0]
     out = torch.empty(crops.shape, dtype=torch.float32)
     starts = window_starts(n_frames, settings.window, settings.overlap)
@@ -141,7 +155,7 @@ def generate_crops(
 
         new = generate_window(
             loaded, crops[start:stop], audio_windows[start:stop], mouth_centre[start:stop],
-            face_width[start:stop], start, settings, device, dtype, callback, cancelled,
+            face_width[start:stop], start, settings, device, dtype, callback, cancelled, ref,
         )  # fmt: skip
         shared = max(written - start, 0)  # frames also produced by the previous window
         if shared:

@@ -21,7 +21,8 @@ from .cancel import check
 from .face import FaceTrack
 from .face.align import crop_image
 from .face.blend import blend_frame
-from .lipsync import LipSyncSettings, generate_window, window_starts
+from .lipsync import LipSyncSettings, encode_reference, generate_window, window_starts
+from .model.hide_mouth import needs_reference, reference_frame
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def lipsync_stream(
     held: list[np.ndarray] = []  # frames [first, first + len(held))
     crops: list[np.ndarray] = []  # generated crops [S, S, 3] f32 for the same frames, once known
     first, done = 0, 0
+    ref, ref_index = None, reference_frame(track.edit_weight)  # for models that want one: encoded when needed
     for k, start in enumerate(starts):
         stop = min(start + settings.window, n)
         while first + len(held) < stop:
@@ -100,11 +102,19 @@ def lipsync_stream(
         window_track = track.slice(start, stop)
         new = crop_frames(held[start - first : stop - first], window_track)  # n x [S, S, 3]
         if loaded is not None and window_track.edit_weight.any():
+            if ref is None and needs_reference(loaded.config):
+                # no earlier window edited, so no frame from ref_index on has been handed on yet
+                while first + len(held) <= ref_index:
+                    held.append(next(source))
+                ref_crop = crop_frames([held[ref_index - first]], track.slice(ref_index, ref_index + 1))[0]
+                ref = encode_reference(loaded, torch.from_numpy(ref_crop).permute(2, 0, 1),
+                                       torch.from_numpy(track.mouth_centre[ref_index]),
+                                       torch.from_numpy(np.asarray(track.face_width[ref_index])), device)  # fmt: skip
             audio = frame_windows(features, fps, stop - start, loaded.config.audio_window, start)
             x = torch.from_numpy(np.stack(new)).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S]
             x = generate_window(loaded, x, audio, torch.from_numpy(window_track.mouth_centre),
                                 torch.from_numpy(window_track.face_width), start, settings, device, dtype,
-                                None, cancelled)
+                                None, cancelled, ref)
             new = list(x.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy())
         shared = len(crops) - (start - first)  # frames the previous window also produced
         if shared > 0:

@@ -1,15 +1,18 @@
-"""hide_source_mouth: the model never sees the source's mouth, in training or at inference."""
+"""hide_source_mouth: the model never sees the source's own mouth, in training or at inference (filled with
+skin, or with one reference frame's mouth)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 from omnisync_core.hub import LoadedModel
 from omnisync_core.lipsync import LipSyncSettings, generate_crops
 from omnisync_core.model import OmniSyncDiT, preset
-from omnisync_core.model.hide_mouth import hide_mouth, mouth_mask, prepare_source
+from omnisync_core.model.hide_mouth import MouthReference, hide_mouth, mouth_mask, prepare_source, reference_frame
 from omnisync_core.vae import make_latent_space
 
 S = 32  # tiny preset crop; pixel latent 16x16 (2x2 unshuffle)
@@ -56,9 +59,9 @@ def test_each_frame_is_hidden_on_its_own():
     assert torch.allclose(whole, torch.cat(parts, 1), atol=1e-6)
 
 
-def _loaded(hide: bool) -> LoadedModel:
+def _loaded(hide: bool, fill: str = "skin") -> LoadedModel:
     torch.manual_seed(0)
-    cfg = preset("tiny", hide_source_mouth=hide)
+    cfg = preset("tiny", hide_source_mouth=hide, hide_fill=fill)
     model = OmniSyncDiT(cfg)
     with torch.no_grad():
         for p in model.parameters():
@@ -128,3 +131,101 @@ def test_training_samples_carry_the_source_frames_mouth(tmp_path):
     encoded = space.encode(batch["source"].flatten(0, 1)).unflatten(0, (2, 4))
     want = prepare_source(model_config, encoded, batch["source_mouth"], batch["source_width"])
     assert torch.allclose(seen[0], want) and not torch.allclose(seen[0], encoded)  # hidden at the source's mouth
+
+
+# hide_fill "reference": the hidden mouth shows one reference frame's mouth (look kept, motion gone)
+
+
+def _reference_fill(source, mouth, width, ref, ref_mouth, ref_width, down=2):
+    """prepare_source of a reference-filling model on crop-px positions; source [T, C, h, w], ref [C, h, w]."""
+    cfg = preset("tiny", hide_source_mouth=True, hide_fill="reference")
+    reference = MouthReference(ref[None], ref_mouth.view(1, 2), ref_width.view(1))
+    return prepare_source(cfg, source[None], mouth[None], width[None], reference)[0]
+
+
+def test_the_reference_fill_shows_the_reference_mouth_moved_onto_each_frame():
+    space = make_latent_space({"kind": "pixel", "unshuffle": 2})
+    crops, _, width = _faces(4)
+    mouth = torch.tensor([[16.0, 22.0]]).repeat(4, 1)
+    mouth[1, 0] += 4  # frame 1's mouth 4 crop px (2 latent px) right of the reference's
+    ref = torch.rand(3, S, S, generator=torch.Generator().manual_seed(9))
+    z, z_ref = space.encode(crops), space.encode(ref[None])[0]
+    out = _reference_fill(z, mouth, width, z_ref, torch.tensor([16.0, 22.0]), width[0])
+    inside = mouth_mask((S // 2, S // 2), mouth / 2 - 0.5, width / 2)[:, 0] == 1  # [T, h, w]
+    far = mouth_mask((S // 2, S // 2), mouth / 2 - 0.5, width / 2)[:, 0] == 0
+    assert inside[0].sum() > 10
+    for t in range(4):
+        assert torch.equal(out[t][:, far[t]], z[t][:, far[t]])  # the rest of the frame untouched
+    assert torch.allclose(out[0][:, inside[0]], z_ref[:, inside[0]], atol=1e-5)  # same place: the reference
+    moved = torch.roll(z_ref, 2, dims=-1)  # latent pixel x of frame 1 reads the reference at x - 2
+    assert torch.allclose(out[1][:, inside[1]], moved[:, inside[1]], atol=1e-5)
+    # the frames' own mouths are gone: any content inside the masks gives the same source
+    other = torch.where(_inside(mouth, width), torch.rand(crops.shape), crops)
+    assert torch.equal(out, _reference_fill(space.encode(other), mouth, width, z_ref, mouth[0], width[0]))
+    # ... and the reference's mouth is what shows
+    assert not torch.allclose(out, _reference_fill(z, mouth, width, z_ref * 0.5, mouth[0], width[0]))
+
+
+def test_a_reference_model_needs_its_reference():
+    from omnisync_core.errors import OmniSyncError
+
+    cfg = preset("tiny", hide_source_mouth=True, hide_fill="reference")
+    z, mouth, width = torch.randn(1, 2, 12, 16, 16), torch.full((1, 2, 2), 16.0), torch.full((1, 2), 18.0)
+    with pytest.raises(OmniSyncError, match="reference"):
+        prepare_source(cfg, z, mouth, width)
+    with pytest.raises(OmniSyncError, match="hide_fill"):
+        preset("tiny", hide_fill="blur")
+
+
+def test_the_reference_frame_is_the_first_fully_detected_face():
+    assert reference_frame(np.array([0, 0, 0.5, 1, 1, 0.5])) == 3
+    assert reference_frame(np.array([0.0, 0.0])) == 0 and reference_frame(np.zeros(0)) == 0
+
+
+def test_a_reference_dub_depends_on_the_reference_mouth_not_the_frames_own():
+    crops, mouth, width = _faces(6, seed=3)
+    inside = _inside(mouth, width)
+    other = crops.clone()
+    other[1:] = torch.where(inside[1:], torch.rand(crops[1:].shape), crops[1:])  # new mouths, reference kept
+    audio = torch.randn(6, 8, 80, generator=torch.Generator().manual_seed(4))
+    settings = LipSyncSettings(steps=3, window=4, overlap=1, seed=1)
+    loaded = _loaded(True, fill="reference")
+    a = generate_crops(loaded, crops, audio, mouth, width, settings)
+    assert torch.allclose(a, generate_crops(loaded, other, audio, mouth, width, settings), atol=1e-5)
+    changed = crops.clone()
+    changed[0] = torch.where(inside[0], torch.rand(crops[0].shape), crops[0])  # another reference mouth
+    b = generate_crops(loaded, changed, audio, mouth, width, settings)
+    assert float((a[3:] - b[3:]).abs().max()) > 1e-2  # every window, not only the reference's own frame
+
+
+def test_training_fills_the_source_from_its_drawn_frame(tmp_path):
+    from omnisync_core.train.config import build_model_config, config_from_dict, load_config
+    from omnisync_core.train.dataset import TrainDataset, load_shards
+    from omnisync_core.train.loop import flow_matching_loss
+    from omnisync_core.train.synthetic import make_synthetic_dataset
+
+    make_synthetic_dataset(tmp_path, clips=2, frames=40, size=32, seed=2)
+    shards, _ = load_shards(str(tmp_path))
+    base = load_config("configs/train_tiny_cpu.json").to_dict()
+    base.update(data=str(tmp_path), output_dir=str(tmp_path / "o"), frames=4, batch_size=2,
+                model={"preset": "tiny", "hide_source_mouth": True, "hide_fill": "reference"})  # fmt: skip
+    config = config_from_dict(base)
+    model_config = build_model_config(config.model)
+    dataset = TrainDataset(shards, config, model_config)
+    drawn = {int(dataset[i]["source_ref"]) for i in range(24)}
+    assert drawn == {0, 1, 2, 3}  # any frame of the source segment
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in dataset[0]}
+    batch["source"] = torch.rand(batch["source"].shape)
+    batch["source_mouth"] = torch.tensor([S / 2, S * 0.68]) + torch.randn(2, 4, 2)
+    model = OmniSyncDiT(model_config)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[2]))
+    space = make_latent_space(model_config.latent)
+    assert torch.isfinite(flow_matching_loss(model, space, batch))
+    encoded = space.encode(batch["source"].flatten(0, 1)).unflatten(0, (2, 4))
+    for i in range(2):
+        k = int(batch["source_ref"][i])
+        ref = MouthReference(encoded[i, k][None], batch["source_mouth"][i, k][None], batch["source_width"][i, k][None])
+        want = prepare_source(model_config, encoded[i : i + 1], batch["source_mouth"][i : i + 1],
+                              batch["source_width"][i : i + 1], ref)  # fmt: skip
+        assert torch.allclose(seen[0][i : i + 1], want, atol=1e-6)

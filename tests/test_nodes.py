@@ -105,9 +105,24 @@ def test_hidden_mouth_nodes_match_the_core(tmp_path, images, audio):
     _same_as_core(hidden, images, audio)
 
 
+def test_reference_fill_nodes_match_the_core(tmp_path, images, audio):
+    """A model that fills the source mouth from a reference frame: Noise Init picks the clip's reference
+    frame as the CLI does, and the frames come out the same."""
+    from omnisync_core.hub import save_pretrained
+    from omnisync_core.model import OmniSyncDiT, preset
+
+    torch.manual_seed(0)
+    net = OmniSyncDiT(preset("tiny", crop_size=64, hide_source_mouth=True, hide_fill="reference"))  # 0..1 out
+    folder = save_pretrained(net, tmp_path / "ref")
+    model = NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load(str(folder), device="cpu")[0]
+    assert model.loaded.config.hide_fill == "reference"
+    _same_as_core(model, images, audio)
+
+
 def _same_as_core(model, images, audio):
     from omnisync_core.audio.features import frame_windows
     from omnisync_core.lipsync import LipSyncSettings, generate_crops
+    from omnisync_core.model.hide_mouth import reference_frame
 
     feats = NODE_CLASS_MAPPINGS["OmniSyncAudioFeatures"]().run(audio, model, FPS, N_FRAMES)[0]
     faces = NODE_CLASS_MAPPINGS["OmniSyncFaceDetect"]().run(images, model=model, detect_every=3)[0]
@@ -117,7 +132,8 @@ def _same_as_core(model, images, audio):
     settings = LipSyncSettings.from_config(model.loaded.config, steps=2, seed=3, window=8, overlap=2)
     audio_windows = frame_windows(feats.features, feats.fps, N_FRAMES, model.loaded.config.audio_window)
     want = generate_crops(model.loaded, faces.crops, audio_windows, torch.from_numpy(faces.track.mouth_centre),
-                          torch.from_numpy(faces.track.face_width), settings)  # fmt: skip
+                          torch.from_numpy(faces.track.face_width), settings,
+                          reference=reference_frame(faces.track.edit_weight))  # fmt: skip
     assert torch.allclose(crops, want.clamp(0, 1), atol=1e-4)
 
 

@@ -71,3 +71,34 @@ def test_run_file_with_a_tiny_model(tiny_model, media, tmp_path):
     info = probe_video(out)
     assert info.has_audio and info.fps == 25 and info.frame_count == report.frames
     assert report.model == str(tiny_model.path) and report.faces_found > 0.9
+
+
+def test_streaming_equals_one_shot_with_a_reference_frame_model(clip, tmp_path):
+    """A model that fills the source mouth from the clip's reference frame: the stream reads ahead to
+    that frame when a window before it must be edited, and matches the one-shot path."""
+    import dataclasses
+
+    from omnisync_core.model.hide_mouth import reference_frame
+
+    torch.manual_seed(1)
+    net = OmniSyncDiT(preset("tiny", hide_source_mouth=True, hide_fill="reference"))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model = load_omnisync(save_pretrained(net, tmp_path / "ref"))
+    frames, track, features = clip
+    weight = np.where(track.valid, 0.5, 0.0).astype(np.float32)
+    weight[14] = 1.0  # the reference: in the third window, after two windows that edit
+    track = dataclasses.replace(track, edit_weight=weight)
+    assert reference_frame(track.edit_weight) == 14
+    settings = LipSyncSettings.from_config(model.config, window=6, overlap=2, steps=2)
+    streamed = np.stack(list(lipsync_stream(frames, track, features, 25, model, settings)))
+    tensor = to_tensor(list(frames))
+    audio = frame_windows(features, 25, len(frames), model.config.audio_window)
+    crops = generate_crops(model, crop_faces(tensor, track), audio, torch.from_numpy(track.mouth_centre),
+                           torch.from_numpy(track.face_width), settings, reference=14)  # fmt: skip
+    one_shot = np.stack(to_uint8(blend_faces(tensor, crops, track)))
+    assert np.abs(streamed.astype(int) - one_shot.astype(int)).max() <= 1
+    other = generate_crops(model, crop_faces(tensor, track), audio, torch.from_numpy(track.mouth_centre),
+                           torch.from_numpy(track.face_width), settings, reference=0)  # fmt: skip
+    assert float((other - crops).abs().max()) > 1e-2  # (the reference frame matters)

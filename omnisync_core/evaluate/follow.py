@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ..model.hide_mouth import prepare_source
+from ..model.hide_mouth import MouthReference, prepare_source
 from ..train.lip import MouthReader, mouth_patches
 
 
@@ -85,7 +85,9 @@ def follow_probe(
     driver = torch.tensor([next(j for j in order.roll(i).tolist() if clips[j] != clips[i]) for i in range(n)])
     real = reader(mouth_patches(crops.flatten(0, 1), mouth, width)).view(n, t)  # [N, T]
     source = space.encode(crops.flatten(0, 1)).unflatten(0, (n, t))  # [N, T, C, h, w]
-    source = prepare_source(config, source, mouth.view(n, t, 2), width.view(n, t))  # as the sampler sees it
+    # models that fill the source mouth from a reference frame get each segment's first frame
+    ref = MouthReference(source[:, 0], mouth.view(n, t, 2)[:, 0], width.view(n, t)[:, 0])
+    source = prepare_source(config, source, mouth.view(n, t, 2), width.view(n, t), ref)  # as the sampler sees it
     noise = torch.randn(source.shape, generator=gen)
 
     def opening(reference: torch.Tensor, speech: torch.Tensor) -> torch.Tensor:  # -> [N, T]

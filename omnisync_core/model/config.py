@@ -42,6 +42,9 @@ DEFAULT_SAMPLER: dict[str, Any] = {
 }
 
 
+HIDE_FILLS = ("skin", "reference")
+
+
 @dataclass(frozen=True)
 class DiTConfig:
     width: int = 384
@@ -63,7 +66,8 @@ class DiTConfig:
     refine_channels: int = 0  # > 0: a convolutional RefineHead with this many hidden channels after unpatchify
     audio_norm: bool = False  # LayerNorm on the embedded audio before positions are added (content as loud as position)
     audio_ada: bool = False  # also feed each frame's audio window into that frame's adaLN conditioning
-    hide_source_mouth: bool = False  # fill the source mouth in with skin (train and inference): model/hide_mouth.py
+    hide_source_mouth: bool = False  # hide the source mouth (train and inference): model/hide_mouth.py
+    hide_fill: str = "skin"  # what fills the hidden mouth: "skin" around it | "reference" (one frame's mouth)
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -81,6 +85,8 @@ class DiTConfig:
             )
         if self.attention not in ("auto", "sdpa", "xformers"):
             problems.append(f"attention must be 'auto', 'sdpa' or 'xformers', got {self.attention!r}")
+        if self.hide_fill not in HIDE_FILLS:
+            problems.append(f"hide_fill must be one of {HIDE_FILLS}, got {self.hide_fill!r}")
         if min(self.depth, self.patch_size, self.latent_channels, self.audio_dim, self.audio_window) < 1:
             problems.append("depth, patch_size, latent_channels, audio_dim and audio_window must be >= 1")
         if problems:

@@ -6,20 +6,28 @@ the shortcut "copy the source mouth" (in training the source is a nearby segment
 similar); on a few minutes of video that shortcut is far easier than learning speech -> mouth. With the
 mouth hidden in training *and* inference, only the audio can tell the mouth.
 
-The hidden region is filled, frame by frame, from the skin around it (a normalised Gaussian
-convolution of the unmasked pixels), so colour and skin tone survive but lip shape and opening do not.
+What fills the hidden region (``DiTConfig.hide_fill``):
+- "skin": the skin around it, frame by frame (a normalised Gaussian convolution of the unmasked pixels),
+  so colour and skin tone survive but lip shape and opening do not. On the CPU-trained starter model it
+  removed the copying but left a smeared mouth: the model had to invent lips it never saw.
+- "reference": the mouth of one reference frame (:class:`MouthReference`), moved and scaled onto each
+  frame's mouth position. Every frame shows the same lips and teeth, so the look is there but the motion
+  is not. In training the reference is a random frame of the source segment; at inference it is the
+  clip's first fully detected face (:func:`reference_frame`), for the CLI, the stream and the nodes alike.
+
 Each frame is hidden on its own, so the CLI's windows, the ComfyUI nodes' whole clip and the training
 segments all see the same thing. It works on any latent (pixel-unshuffled or VAE): only positions in
-latent pixels are needed.
-
-Experimental: on the CPU-trained starter model it removed the copying but left a smeared mouth (README,
-"Hiding the old mouth"; the model card has the figures).
+latent pixels are needed. Experimental (README, "Hiding the old mouth"; the model card has the figures).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
+
+from ..errors import OmniSyncError
 
 # Ellipse, in face widths: centred this far below the mouth centre (the jaw moves as the mouth opens) ...
 MOUTH_DROP = 0.08
@@ -73,15 +81,71 @@ def hide_mouth(
     return (z * known + fill * m).view(b, t, c, h, w).to(source.dtype)
 
 
+def paste_reference(
+    source: torch.Tensor,  # [B, T, C, h, w] clean source latents
+    centre: torch.Tensor,  # [B, T, 2] (x, y) mouth centre, latent px
+    face_width: torch.Tensor,  # [B, T] latent px
+    reference: torch.Tensor,  # [B, C, h, w] one clean frame's latent
+    ref_centre: torch.Tensor,  # [B, 2] its mouth centre, latent px
+    ref_width: torch.Tensor,  # [B] its face width, latent px
+) -> torch.Tensor:  # [B, T, C, h, w]
+    """Inside the mouth ellipse of every frame, the reference frame's mouth, moved and scaled so the two
+    mouth centres and face widths meet: the look of lips and teeth stays, the frame-by-frame motion goes."""
+    b, t, c, h, w = source.shape
+    z = source.float()
+    m = mouth_mask((h, w), centre.reshape(-1, 2), face_width.reshape(-1)).to(z).view(b, t, 1, h, w)
+    ys = torch.arange(h, dtype=torch.float32, device=z.device).view(1, 1, h, 1)
+    xs = torch.arange(w, dtype=torch.float32, device=z.device).view(1, 1, 1, w)
+    scale = (ref_width.float().view(b, 1) / face_width.float().clamp_min(1e-3)).view(b, t, 1, 1)
+    # each frame pixel p reads the reference at ref_centre + (p - centre) * scale
+    gx = ref_centre[:, 0].float().view(b, 1, 1, 1) + (xs - centre[..., 0].float().view(b, t, 1, 1)) * scale
+    gy = ref_centre[:, 1].float().view(b, 1, 1, 1) + (ys - centre[..., 1].float().view(b, t, 1, 1)) * scale
+    gx, gy = torch.broadcast_tensors(gx / max(w - 1, 1) * 2 - 1, gy / max(h - 1, 1) * 2 - 1)  # [B, T, h, w]
+    grid = torch.stack([gx, gy], dim=-1)  # [B, T, h, w, 2] in -1..1 (align_corners)
+    ref = reference.float()[:, None].expand(b, t, c, h, w).flatten(0, 1)  # [B*T, C, h, w]
+    moved = F.grid_sample(ref, grid.flatten(0, 1), mode="bilinear", padding_mode="border", align_corners=True)
+    return (z * (1 - m) + moved.view(b, t, c, h, w) * m).to(source.dtype)
+
+
+class MouthReference(NamedTuple):
+    """The one frame whose mouth fills every source frame's (``hide_fill="reference"``)."""
+
+    latent: torch.Tensor  # [B, C, h, w] clean latent
+    mouth: torch.Tensor  # [B, 2] (x, y) crop px
+    width: torch.Tensor  # [B] crop px
+
+
 def prepare_source(
     config,  # DiTConfig of the model that will see the source
     source: torch.Tensor,  # [B, T, C, h, w] clean source latents
     mouth_centre: torch.Tensor,  # [B, T, 2] (x, y) crop px
     face_width: torch.Tensor,  # [B, T] crop px
+    reference: MouthReference | None = None,  # needed when config.hide_fill == "reference"
 ) -> torch.Tensor:  # [B, T, C, h, w]: what the model takes as source (and the sampler starts from)
     """The source as a model with this config was trained to see it: unchanged, or with its mouth hidden."""
     if not config.hide_source_mouth:
         return source
     ds = config.latent_downscale
     centre = mouth_centre.to(source.device).float() / ds - 0.5  # crop px -> latent px (pixel centres on integers)
-    return hide_mouth(source, centre, face_width.to(source.device).float() / ds)
+    width = face_width.to(source.device).float() / ds
+    if config.hide_fill == "skin":
+        return hide_mouth(source, centre, width)
+    if reference is None:
+        raise OmniSyncError("this model fills the source mouth from a reference frame, and none was given")
+    return paste_reference(source, centre, width, reference.latent.to(source.device),
+                           reference.mouth.to(source.device).float() / ds - 0.5,
+                           reference.width.to(source.device).float() / ds)  # fmt: skip
+
+
+def needs_reference(config) -> bool:
+    """Whether a model with this config wants the clip's reference frame (:class:`MouthReference`)."""
+    return bool(config.hide_source_mouth) and config.hide_fill == "reference"
+
+
+def reference_frame(edit_weight) -> int:  # [T] array-like -> frame index
+    """The clip's reference frame: the first frame with the highest edit weight (a detected face). The CLI,
+    the streaming pipeline and the ComfyUI nodes all pick it this way, so they make the same frames."""
+    weights = torch.as_tensor(edit_weight, dtype=torch.float32).reshape(-1)
+    if weights.numel() == 0:
+        return 0
+    return int(torch.nonzero(weights == weights.max())[0, 0].item())

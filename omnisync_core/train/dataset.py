@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from ..errors import OmniSyncError
+from ..model.hide_mouth import needs_reference
 from .config import TrainConfig
 from .shards import Shard, read_manifest, read_shard
 
@@ -173,6 +174,8 @@ class TrainDataset(Dataset):
         }
         if aug.get("audio_gain", 0.0) or aug.get("audio_tilt", 0.0):  # drawn last: older configs keep their stream
             sample["audio"] = _audio_level(sample["audio"], aug.get("audio_gain", 0.0), aug.get("audio_tilt", 0.0), gen)
+        if needs_reference(self.model_config):  # the source frame whose mouth fills the others'; drawn last
+            sample["source_ref"] = torch.randint(t, (), generator=gen)
         return sample
 
 

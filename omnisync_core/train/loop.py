@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OmniSyncError
-from ..model.hide_mouth import prepare_source
+from ..model.hide_mouth import MouthReference, prepare_source
 from .checkpoint import EMA, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import TrainConfig, build_model_config
 from .dataset import StepSampler, TrainDataset, load_shards
@@ -73,7 +73,13 @@ def flow_matching_loss(
         x0 = latent_space.encode(target.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
         src = latent_space.encode(source.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
         config = getattr(model, "module", model).config  # (DDP wraps the model)
-        src = prepare_source(config, src, batch["source_mouth"], batch["source_width"])  # [B, T, C, h, w]
+        ref = None
+        if "source_ref" in batch:  # one source frame's mouth fills the others' (hide_fill "reference")
+            k = batch["source_ref"].long()  # [B]
+            rows = torch.arange(b, device=k.device)
+            ref = MouthReference(src[rows.to(src.device), k.to(src.device)],
+                                 batch["source_mouth"][rows, k], batch["source_width"][rows, k])  # fmt: skip
+        src = prepare_source(config, src, batch["source_mouth"], batch["source_width"], ref)  # [B, T, C, h, w]
     eps = batch["noise"].to(x0)  # [B, T, C, h, w]
     sigma = batch["sigma"].to(x0)  # [B]
     s = sigma.view(b, 1, 1, 1, 1)
