@@ -9,7 +9,7 @@ import torch
 from omnisync_core.audio.features import frame_windows
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings, window_starts
-from omnisync_core.sampling import SOLVERS, dscfg_velocity, guidance_map, sample, sigma_schedule
+from omnisync_core.sampling import SOLVERS, dscfg_velocity, guidance_map, sample, sigma_schedule, to_latent_px
 
 from .runtime import CATEGORY, cancelled, progress_bar
 from .wires import OmniSyncAudio, OmniSyncLatent, OmniSyncModel
@@ -22,7 +22,7 @@ def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_st
     dev, dt, net = model.device, model.dtype, model.loaded.model
     ds = model.loaded.latent_space.downscale
     h, w = z_src.shape[-2:]
-    g = guidance_map((h, w), mouth.to(dev) / ds - 0.5, width.to(dev) / ds, s.w_base, s.w_peak, s.spread)
+    g = guidance_map((h, w), *to_latent_px(mouth, width, ds, dev), s.w_base, s.w_peak, s.spread)
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None):
         return net(x_.to(dt), sigma, source.to(dt), audio_.to(dt), audio_drop=audio_drop).float()

@@ -17,7 +17,7 @@ import torch
 
 from .errors import OmniSyncError
 from .model.hide_mouth import MouthReference, needs_reference, prepare_source
-from .sampling import SOLVERS, dscfg_velocity, guidance_map, progressive_init, sample, sigma_schedule
+from .sampling import SOLVERS, dscfg_velocity, guidance_map, progressive_init, sample, sigma_schedule, to_latent_px
 
 
 @dataclass
@@ -98,10 +98,8 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
     x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
     ds = space.downscale
-    centre = mouth.to(device).float() / ds - 0.5  # crop px -> latent px (pixel centres on integers)
-    g = guidance_map(
-        (h, w), centre, width.to(device).float() / ds, settings.w_base, settings.w_peak, settings.spread
-    )
+    g = guidance_map((h, w), *to_latent_px(mouth, width, ds, device), settings.w_base, settings.w_peak,
+                     settings.spread)  # fmt: skip
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None):
         return model(x_.to(dtype), sigma, source.to(dtype), audio_.to(dtype), audio_drop=audio_drop).float()

@@ -83,6 +83,17 @@ def sample(
 # Dynamic spatio-temporal classifier-free guidance (paper eq. 7-9, peak counted once).
 
 
+def to_latent_px(
+    mouth_centre: torch.Tensor,  # [..., 2] (x, y) crop px
+    face_width: torch.Tensor,  # [...] crop px
+    downscale: int,  # crop pixels per latent pixel
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:  # centre [..., 2], width [...] in latent px (float32)
+    """Crop pixel positions -> latent pixel positions, with latent pixel centres on integers."""
+    centre = mouth_centre.to(device).float() / downscale - 0.5
+    return centre, face_width.to(device).float() / downscale
+
+
 def guidance_map(
     size: tuple[int, int],  # (h, w) latent pixels
     mouth_centre: torch.Tensor,  # [T, 2] (x, y) in latent pixel coordinates (pixel centres at integers)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OmniSyncError
+from ..sampling import to_latent_px
 
 # Ellipse, in face widths: centred this far below the mouth centre (the jaw moves as the mouth opens) ...
 MOUTH_DROP = 0.08
@@ -125,16 +126,14 @@ def prepare_source(
     """The source as a model with this config was trained to see it: unchanged, or with its mouth hidden."""
     if not config.hide_source_mouth:
         return source
-    ds = config.latent_downscale
-    centre = mouth_centre.to(source.device).float() / ds - 0.5  # crop px -> latent px (pixel centres on integers)
-    width = face_width.to(source.device).float() / ds
+    ds, device = config.latent_downscale, source.device
+    centre, width = to_latent_px(mouth_centre, face_width, ds, device)
     if config.hide_fill == "skin":
         return hide_mouth(source, centre, width)
     if reference is None:
         raise OmniSyncError("this model fills the source mouth from a reference frame, and none was given")
-    return paste_reference(source, centre, width, reference.latent.to(source.device),
-                           reference.mouth.to(source.device).float() / ds - 0.5,
-                           reference.width.to(source.device).float() / ds)  # fmt: skip
+    return paste_reference(source, centre, width, reference.latent.to(device),
+                           *to_latent_px(reference.mouth, reference.width, ds, device))  # fmt: skip
 
 
 def needs_reference(config) -> bool:

@@ -49,11 +49,11 @@ def mouth_weights(
     mouth_weight: float,
     spread: float,
 ) -> torch.Tensor:  # [B, T, 1, h, w], mean 1 per frame
-    from ..sampling import guidance_map
+    from ..sampling import guidance_map, to_latent_px
 
     b, t = width.shape
-    centre = mouth.flatten(0, 1).float() / downscale - 0.5  # crop px -> latent px (pixel centres on integers)
-    g = guidance_map(size, centre, width.flatten(0, 1).float() / downscale, 1.0, 1.0 + mouth_weight, spread)
+    centre, latent_width = to_latent_px(mouth.flatten(0, 1), width.flatten(0, 1), downscale)
+    g = guidance_map(size, centre, latent_width, 1.0, 1.0 + mouth_weight, spread)
     g = g / g.mean(dim=(-2, -1), keepdim=True)
     return g.unflatten(0, (b, t))
 
