@@ -8,7 +8,9 @@ Two passes per clip, both through the same `run_file` the command line uses:
   with its offset) and the correlation in sync ("r at 0"). The peak of unrelated video and
   speech is about 0.15-0.3 on clips this short; r at 0 is centred on 0 for them, and the
   summary gives its mean with the standard error over clips, and the mean per-clip gain of
-  the output over the source (r_at_zero_gain) with its standard error.
+  the output over the source (r_at_zero_gain) with its standard error. It also averages the
+  clips' correlation curves lag by lag (-6..+6 frames, output and source): a mouth in sync
+  peaks at 0 with dips to either side, one that ignores the speech stays near 0 everywhere.
 - re-synthesis: the clip re-generated from its own audio and compared with the original: mouth
   landmark distance (LMD), PSNR / SSIM inside and outside the mouth, identity distance and
   temporal stability.
@@ -81,6 +83,7 @@ COLUMNS = [
 DUB_KEYS = [key for part, key, _, _, _ in COLUMNS if part == "dub"]
 RESYNTH_KEYS = [key for part, key, _, _, _ in COLUMNS if part == "resynth"]
 MEAN_COLUMNS = {"sync_offset_frames", "source_sync_offset_frames"}  # offsets: no mean (their sign varies)
+LAGS = list(range(-6, 7))  # the mean correlation curve: lags in frames, > 0 = audio late
 
 
 def run_one(video: Path, audio: Path, out: Path, model: str, sampler: dict, backend: str) -> tuple[int, float]:
@@ -114,6 +117,11 @@ def markdown(rows: list[dict]) -> str:
         cell = "" if key in MEAN_COLUMNS else format_cell(m[key], spec)
         cells.append(f"**{cell}**" if bold else cell)
     lines.append("| **mean** | |" + "".join(f" {cell} |" if cell else " |" for cell in cells))
+    lines += ["", "Mean correlation of mouth opening and speech envelope by lag over the clips (frames, > 0: audio",
+              "late). In sync: a peak at 0 with dips to either side; ignoring the speech: about 0 at every lag.",
+              "", "| lag | " + " | ".join(f"{lag:+d}" for lag in LAGS) + " |", "|" + " --- |" * (len(LAGS) + 1)]
+    for title, key in (("output", "mean_sync_curve"), ("source", "mean_source_sync_curve")):
+        lines.append(f"| {title} | " + " | ".join(format_cell(v, "{:.3f}") for v in m[key]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -126,6 +134,8 @@ def standard_error(values: list) -> float | None:
 
 
 def summary(rows: list[dict]) -> dict:
+    from omnisync_core.evaluate.sync import mean_curve
+
     keys = ("sync_confidence", "source_sync_confidence", "sync_r_at_zero", "source_sync_r_at_zero")
     out = {k: mean([r["dub"].get(k) for r in rows]) for k in keys}
     for k in ("sync_r_at_zero", "source_sync_r_at_zero"):
@@ -146,6 +156,10 @@ def summary(rows: list[dict]) -> dict:
     for k in RESYNTH_KEYS:
         out[k] = mean([(r.get("resynth") or {}).get(k) for r in rows])
     out["frames_per_s"] = mean([r["frames_per_s"] for r in rows])
+    out["lags"] = LAGS
+    for key, prefix in (("mean_sync_curve", "sync"), ("mean_source_sync_curve", "source_sync")):
+        out[key] = mean_curve([(r["dub_all"].get(f"{prefix}_offsets") or [], r["dub_all"].get(f"{prefix}_curve") or [])
+                               for r in rows if r.get("dub_all")], LAGS)  # fmt: skip
     out["clips"] = len(rows)
     return out
 

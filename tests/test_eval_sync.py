@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from omnisync_core.audio.decode import load_audio
-from omnisync_core.evaluate.sync import av_sync, highpass, speech_envelope
+from omnisync_core.evaluate.sync import av_sync, highpass, mean_curve, speech_envelope
 from omnisync_core.video import iter_frames, probe_video
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -62,6 +62,24 @@ def test_r_at_zero_is_centred_on_zero_for_unrelated_signals():
     assert np.mean(peaks) > 0.15  # the best of 31 tries on a 6 s clip
     assert abs(np.mean(zeros)) < 0.05
     assert av_sync(np.zeros(5), np.zeros(5), fps=25).r_at_zero is None
+
+
+def test_mean_curve_peaks_at_zero_for_mouths_in_sync_and_stays_flat_for_unrelated_ones():
+    """Many short clips: each one's peak is noisy, their mean curve is not."""
+    lags = list(range(-6, 7))
+    synced, unrelated = [], []
+    for seed in range(30):
+        mouth = _smooth_noise(120, seed=300 + seed)
+        result = av_sync(mouth, mouth + 2.0 * _smooth_noise(120, seed=400 + seed), fps=25)  # weakly in sync
+        synced.append((result.offsets, result.curve))
+        result = av_sync(mouth, _smooth_noise(120, seed=500 + seed), fps=25)
+        unrelated.append((result.offsets, result.curve))
+    synced_mean, unrelated_mean = mean_curve(synced, lags), mean_curve(unrelated, lags)
+    assert int(np.argmax(synced_mean)) == lags.index(0) and synced_mean[lags.index(0)] > 0.2
+    assert synced_mean[lags.index(-3)] < 0 and synced_mean[lags.index(3)] < 0  # the dips of differentiated signals
+    assert max(abs(v) for v in unrelated_mean) < 0.1
+    # clips that did not reach a lag are left out of its mean; a lag no clip reached is None
+    assert mean_curve([([-1, 0, 1], [0.1, 0.5, 0.2]), ([0], [0.3])], [-2, -1, 0]) == [None, 0.1, pytest.approx(0.4)]
 
 
 def test_nan_frames_are_ignored_and_drift_is_removed():

@@ -49,3 +49,21 @@ def test_summary_gives_r_at_zero_with_its_standard_error(heldout):
     table = heldout.markdown(rows)
     assert "| r at 0 | source r at 0 |" in table
     assert "| d.mp4 | eng.wav |" in table and "**0.200**" in table
+
+
+def test_summary_averages_the_correlation_curves_by_lag(heldout):
+    rows = [_row("a.mp4", 0.4, 0.0), _row("b.mp4", 0.2, 0.1), _row("c.mp4", None, None)]
+    rows[0]["dub_all"] = {"sync_offsets": [-1, 0, 1], "sync_curve": [-0.2, 0.4, 0.0],
+                          "source_sync_offsets": [-1, 0, 1], "source_sync_curve": [0.1, 0.0, -0.1]}
+    rows[1]["dub_all"] = {"sync_offsets": list(range(-6, 7)), "sync_curve": [0.0] * 6 + [0.2] + [0.0] * 6,
+                          "source_sync_offsets": [0], "source_sync_curve": [0.1]}
+    rows[2]["dub_all"] = {}  # measured before curves were kept
+    s = heldout.summary(rows)
+    assert s["lags"] == list(range(-6, 7))
+    curve = dict(zip(s["lags"], s["mean_sync_curve"], strict=True))
+    source = dict(zip(s["lags"], s["mean_source_sync_curve"], strict=True))
+    assert curve[0] == pytest.approx(0.3) and curve[-1] == pytest.approx(-0.1) and curve[-6] == 0.0
+    assert source[0] == pytest.approx(0.05) and source[1] == pytest.approx(-0.1) and source[-6] is None
+    table = heldout.markdown(rows)
+    assert "| output | 0.000 | 0.000 | 0.000 | 0.000 | 0.000 | -0.100 | 0.300 | 0.000 |" in table
+    assert "| source | - |" in table

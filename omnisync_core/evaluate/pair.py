@@ -50,7 +50,10 @@ class EvalResult:
     temporal_stability: float | None = None  # face change pred / source, 1.0 = as steady
     face_fraction_pred: float = 0.0
     face_fraction_source: float = 0.0
-    sync_curve: list[float] = field(default_factory=list)  # correlation at offsets -15..15
+    sync_curve: list[float] = field(default_factory=list)  # correlation at each of sync_offsets
+    sync_offsets: list[int] = field(default_factory=list)  # the offsets tried (-15..15 on long clips)
+    source_sync_curve: list[float] = field(default_factory=list)  # the source's, at source_sync_offsets
+    source_sync_offsets: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """Strict-JSON dict: infinite floats become the string ``"inf"``, NaN becomes None."""
@@ -146,7 +149,8 @@ def evaluate_frames(
             sync.confidence,
             sync.margin,
         )
-        result.sync_curve = sync.curve
+        result.sync_curve, result.sync_offsets = sync.curve, sync.offsets
+        result.source_sync_curve, result.source_sync_offsets = base.curve, base.offsets
         result.sync_r_at_zero, result.source_sync_r_at_zero = sync.r_at_zero, base.r_at_zero
         result.source_sync_offset_frames = base.offset
         result.source_sync_confidence = base.confidence

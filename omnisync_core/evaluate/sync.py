@@ -16,6 +16,7 @@ model from that baseline on short clips.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -125,3 +126,21 @@ def av_sync(
         offsets=offsets,
         curve=curve,
     )
+
+
+def mean_curve(
+    curves: Iterable[tuple[Sequence[int], Sequence[float]]],  # per clip: (offsets, correlation at each)
+    lags: Sequence[int],
+) -> list[float | None]:  # [len(lags)]: mean correlation over the clips that reached each lag
+    """Average several clips' :func:`av_sync` curves lag by lag. A mouth in sync with the speech peaks at
+    lag 0 with dips a few frames to either side (both signals are differentiated); a mouth that ignores
+    the speech averages to about 0 at every lag, so the mean curve shows sync that one short clip's
+    peak cannot."""
+    sums, counts = np.zeros(len(lags)), np.zeros(len(lags))
+    position = {lag: i for i, lag in enumerate(lags)}
+    for offsets, curve in curves:
+        for offset, r in zip(offsets, curve, strict=True):
+            if offset in position and r is not None:
+                sums[position[offset]] += r
+                counts[position[offset]] += 1
+    return [float(s / c) if c else None for s, c in zip(sums, counts, strict=True)]
