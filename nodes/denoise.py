@@ -8,7 +8,7 @@ import torch
 
 from omnisync_core.audio.features import frame_windows
 from omnisync_core.errors import OmniSyncError
-from omnisync_core.lipsync import LipSyncSettings, window_starts
+from omnisync_core.lipsync import LipSyncSettings, edit_constraint, window_starts
 from omnisync_core.sampling import SOLVERS, dscfg_velocity, guidance_map, sample, sigma_schedule, to_latent_px
 
 from .runtime import CATEGORY, cancelled, progress_bar
@@ -20,16 +20,17 @@ def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_st
                    callback=None) -> torch.Tensor:  # fmt: skip
     """One window: z_src / x [n, C, h, w], audio [n, W, D] -> denoised latents [n, C, h, w] (CPU f32)."""
     dev, dt, net = model.device, model.dtype, model.loaded.model
-    ds = model.loaded.latent_space.downscale
-    h, w = z_src.shape[-2:]
-    g = guidance_map((h, w), *to_latent_px(mouth, width, ds, dev), s.w_base, s.w_peak, s.spread)
+    z_src, x = z_src.to(dev), x.to(dev)
+    centre, face_width = to_latent_px(mouth, width, model.loaded.latent_space.downscale, dev)
+    g = guidance_map(z_src.shape[-2:], centre, face_width, s.w_base, s.w_peak, s.spread)
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None):
         return net(x_.to(dt), sigma, source.to(dt), audio_.to(dt), audio_drop=audio_drop).float()
 
-    velocity = dscfg_velocity(model_fn, z_src.to(dev)[None], audio.to(dev)[None].float(), g, sigma_start, s.gamma)
+    velocity = dscfg_velocity(model_fn, z_src[None], audio.to(dev)[None].float(), g, sigma_start, s.gamma)
     sigmas = sigma_schedule(s.steps, sigma_start, s.shift)
-    return sample(velocity, x.to(dev)[None], sigmas, s.solver, callback, cancelled)[0].float().cpu()
+    constrain = edit_constraint(z_src, x, sigma_start, centre, face_width, s.edit_region)
+    return sample(velocity, x[None], sigmas, s.solver, callback, cancelled, constrain)[0].float().cpu()
 
 
 def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings
@@ -97,13 +98,17 @@ class OmniSyncDenoise:
                       "tooltip": "Sigma schedule shift (more steps at high noise when > 1)."}),
             "solver": (list(SOLVERS), {"default": "euler",
                        "tooltip": "ODE solver; heun costs two model calls a step."}),
+            "edit_region": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 5.0, "step": 0.1,
+                            "tooltip": "How much of the face the model may change: the mouth region of a face "
+                            "this many times as wide (1.5: from below the nose to below the chin). Outside it "
+                            "the source stays exactly. 0 = the whole crop."}),
         }}  # fmt: skip
 
     def run(self, model, latent, audio_features, steps=30, w_base=1.0, w_peak=3.0, spread=0.25, gamma=1.5,
-            window=16, overlap=4, shift=3.0, solver="euler"):  # fmt: skip
+            window=16, overlap=4, shift=3.0, solver="euler", edit_region=1.5):  # fmt: skip
         settings = LipSyncSettings(steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0), shift=shift, w_base=w_base,
                                    w_peak=w_peak, spread=spread, gamma=gamma, seed=latent.seed, window=window,
-                                   overlap=overlap, solver=solver)  # fmt: skip
+                                   overlap=overlap, solver=solver, edit_region=edit_region)  # fmt: skip
         return (denoise(model, latent, audio_features, settings),)
 
 

@@ -57,11 +57,14 @@ class OmniSyncLipSync:
             "window": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "Frames per window (memory)."}),
             "overlap": ("INT", {"default": 4, "min": 0, "max": 255, "tooltip": "Frames cross-faded between windows."}),
             **MASK_INPUTS,
+            "edit_region": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 5.0, "step": 0.1,
+                            "tooltip": "How much of the face the model may change: the mouth region of a face "
+                            "this many times as wide. Outside it the source stays exactly. 0 = the whole crop."}),
         }}  # fmt: skip
 
     def run(self, images, audio, fps=25.0, steps=30, seed=0, model=None, tau=0.92, w_peak=3.0, backend="auto",
             face="largest", detect_every=5, window=16, overlap=4, mask="lower", feather=0.04, color_match="lab",
-            poisson=False):  # fmt: skip
+            poisson=False, edit_region=1.5):  # fmt: skip
         rate = check_fps(fps)
         frames = image_to_frames(images)
         model = model if model is not None else default_loaded_model()
@@ -69,7 +72,7 @@ class OmniSyncLipSync:
         speech = audio_features(audio, model, fps, n)
         faces = detect_faces(frames, backend, face, detect_every, model.crop_size, float(rate))
         settings = LipSyncSettings.from_config(model.loaded.config, steps=steps, seed=seed, tau=tau, w_peak=w_peak,
-                                               window=window, overlap=overlap)  # fmt: skip
+                                               window=window, overlap=overlap, edit_region=edit_region)  # fmt: skip
         blend = BlendSettings(mask, feather, color_match, poisson)
         out = lipsync_stream(frames_to_uint8(frames), faces.track, speech.features, rate, model.loaded, settings,
                              blend, model.device, model.dtype, progress_bar(n), cancelled)  # fmt: skip

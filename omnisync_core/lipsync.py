@@ -17,7 +17,18 @@ import torch
 
 from .errors import OmniSyncError
 from .model.hide_mouth import MouthReference, needs_reference, prepare_source
-from .sampling import SOLVERS, dscfg_velocity, guidance_map, progressive_init, sample, sigma_schedule, to_latent_px
+from .mouth_region import mouth_mask
+from .sampling import (
+    SOLVERS,
+    Constraint,
+    dscfg_velocity,
+    guidance_map,
+    keep_outside,
+    progressive_init,
+    sample,
+    sigma_schedule,
+    to_latent_px,
+)
 
 
 @dataclass
@@ -33,6 +44,10 @@ class LipSyncSettings:
     window: int = 16  # frames per window
     overlap: int = 4  # frames shared by consecutive windows (cross-faded)
     solver: str = "euler"  # "euler" | "heun"
+    # the sampler may change the crop only inside the mouth ellipse of a face this many times as wide
+    # (mouth_region.mouth_mask; 1.5 reaches from below the nose to below the chin); outside, the source
+    # stays exactly (sampling.keep_outside). 0: the model redraws the whole crop, as in the paper
+    edit_region: float = 1.5
 
     def __post_init__(self) -> None:
         if self.steps < 1 or not 0 < self.tau <= 1:
@@ -43,6 +58,8 @@ class LipSyncSettings:
             )
         if self.solver not in SOLVERS:
             raise OmniSyncError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        if not self.edit_region >= 0:
+            raise OmniSyncError(f"edit_region must be >= 0 (0 = the whole crop), got {self.edit_region}")
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> LipSyncSettings:
@@ -97,9 +114,8 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
     x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
-    ds = space.downscale
-    g = guidance_map((h, w), *to_latent_px(mouth, width, ds, device), settings.w_base, settings.w_peak,
-                     settings.spread)  # fmt: skip
+    centre, face_width = to_latent_px(mouth, width, loaded.latent_space.downscale, device)
+    g = guidance_map((h, w), centre, face_width, settings.w_base, settings.w_peak, settings.spread)
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None):
         return model(x_.to(dtype), sigma, source.to(dtype), audio_.to(dtype), audio_drop=audio_drop).float()
@@ -108,8 +124,24 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
         model_fn, z_src[None], audio.to(device)[None].float(), g, settings.tau, settings.gamma
     )
     sigmas = sigma_schedule(settings.steps, settings.tau, settings.shift)
-    z = sample(velocity, x[None], sigmas, settings.solver, callback, cancelled)[0]  # [n, C, h, w]
+    constrain = edit_constraint(z_src, x, settings.tau, centre, face_width, settings.edit_region)
+    z = sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]  # [n, C, h, w]
     return space.decode(z.to(dtype)).float().cpu()
+
+
+def edit_constraint(
+    z_src: torch.Tensor,  # [n, C, h, w] (prepared) source latents
+    x_start: torch.Tensor,  # [n, C, h, w] their progressive init at sigma_start
+    sigma_start: float,
+    centre: torch.Tensor,  # [n, 2] mouth centres, latent px
+    face_width: torch.Tensor,  # [n] latent px
+    edit_region: float,  # LipSyncSettings.edit_region; 0 = none
+) -> Constraint | None:  # for sample(x [1, n, C, h, w], ...)
+    """The sampler's constraint that keeps the source outside the edit region, or None for the whole crop."""
+    if edit_region <= 0:
+        return None
+    region = mouth_mask(z_src.shape[-2:], centre, face_width * edit_region)  # [n, 1, h, w]
+    return keep_outside(z_src[None], x_start[None], sigma_start, region[None])
 
 
 @torch.no_grad()

@@ -18,6 +18,8 @@ from .cancel import check
 VelocityFn = Callable[[torch.Tensor, float], torch.Tensor]
 # callback(step, steps, x, denoised): called after each step; denoised is the x0 prediction.
 StepCallback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+# constrain(x, sigma) -> x: applied to the sample after each step, at the sigma the step reached.
+Constraint = Callable[[torch.Tensor, float], torch.Tensor]
 SOLVERS = ("euler", "heun")
 
 
@@ -47,6 +49,23 @@ def progressive_init(z_src: torch.Tensor, noise: torch.Tensor, tau: float) -> to
     return (1 - tau) * z_src + tau * noise
 
 
+def keep_outside(
+    z_src: torch.Tensor,  # [..., C, h, w] clean source latents
+    x_start: torch.Tensor,  # [..., C, h, w] the progressive init of z_src at sigma_start
+    sigma_start: float,
+    region: torch.Tensor,  # broadcastable to x, 0..1: 1 where the sampler may change the source
+) -> Constraint:
+    """Outside ``region`` the sample stays the source, noised to the current sigma with the very noise the
+    sampling started from, so at sigma 0 it is the source there exactly and nothing of the face away from
+    the mouth is redrawn; the model sees true surroundings at every step."""
+    noise = (x_start - (1 - sigma_start) * z_src) / sigma_start  # the start's noise (progressive_init)
+
+    def constrain(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        return region * x + (1 - region) * ((1 - sigma) * z_src + sigma * noise)
+
+    return constrain
+
+
 def euler_step(x: torch.Tensor, v: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
     return x + (sigma_next - sigma) * v
 
@@ -58,9 +77,11 @@ def sample(
     solver: str = "euler",
     callback: StepCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
+    constrain: Constraint | None = None,
 ) -> torch.Tensor:
     """Integrate dx/dsigma = v from sigmas[0] to sigmas[-1]. Heun falls back to Euler on the
-    last step when it ends at sigma = 0. Raises omnisync_core.cancel.Cancelled when asked."""
+    last step when it ends at sigma = 0. ``constrain`` (e.g. :func:`keep_outside`) is applied after
+    every step. Raises omnisync_core.cancel.Cancelled when asked."""
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     sig = [float(s) for s in sigmas]
@@ -74,6 +95,8 @@ def sample(
             v = 0.5 * (v + velocity_fn(x_pred, s_next))
         denoised = x - s * v  # x0 prediction, for previews
         x = euler_step(x, v, s, s_next)
+        if constrain is not None:
+            x = constrain(x, s_next)
         if callback is not None:
             callback(i + 1, steps, x, denoised)
     return x

@@ -80,6 +80,29 @@ def test_windowed_equals_one_shot(window, overlap):
     assert torch.allclose(one, win, atol=1e-5)
 
 
+def test_edit_region_keeps_the_source_outside_the_mouth_exactly():
+    from omnisync_core.mouth_region import mouth_mask
+    from omnisync_core.sampling import to_latent_px
+
+    loaded = _per_frame_model()
+    cfg = loaded.config
+    crops, audio, mouth, width = _inputs(cfg, 4)
+    kept = generate_crops(loaded, crops, audio, mouth, width, LipSyncSettings(steps=3, window=4, overlap=0))
+    whole = generate_crops(loaded, crops, audio, mouth, width,
+                           LipSyncSettings(steps=3, window=4, overlap=0, edit_region=0))  # fmt: skip
+    size = (cfg.crop_size // cfg.latent_downscale,) * 2
+    centre, fw = to_latent_px(mouth, width, cfg.latent_downscale)
+    region = mouth_mask(size, centre, fw * 1.5)  # [T, 1, h, w], the default edit region
+    region = region.repeat_interleave(cfg.latent_downscale, 2).repeat_interleave(cfg.latent_downscale, 3)
+    outside, inside = (region == 0).expand_as(crops), (region == 1).expand_as(crops)
+    assert outside.float().mean() > 0.3 and inside.any()
+    assert torch.allclose(kept[outside], crops[outside], atol=1e-6)  # pixel latent: the source (float rounding)
+    assert not torch.allclose(whole[outside], crops[outside], atol=1e-3)  # 0: the model redraws everything
+    assert not torch.allclose(kept[inside], crops[inside], atol=1e-3)
+    with pytest.raises(OmniSyncError, match="edit_region"):
+        LipSyncSettings(edit_region=-1)
+
+
 def _largest_tensor_seen(loaded, n_frames: int) -> int:
     """Run generate_crops with spies on the model and the latent space; largest input numel."""
     seen = []

@@ -86,9 +86,11 @@ def test_stage_chain_matches_all_in_one(model, images, audio):
     assert sound["waveform"].shape == (1, 2, round(N_FRAMES / FPS * 44100)) and sound["sample_rate"] == 44100
 
 
-def test_denoise_is_the_core_generate_crops(model, images, audio):
-    """Windows in latent space + decode give what lipsync.generate_crops gives (pixel latent)."""
-    _same_as_core(model, images, audio)
+@pytest.mark.parametrize("edit_region", [1.5, 0.0])
+def test_denoise_is_the_core_generate_crops(model, images, audio, edit_region):
+    """Windows in latent space + decode give what lipsync.generate_crops gives (pixel latent), with the
+    source kept outside the mouth region and without."""
+    _same_as_core(model, images, audio, edit_region)
 
 
 def test_hidden_mouth_nodes_match_the_core(tmp_path, images, audio):
@@ -119,7 +121,7 @@ def test_reference_fill_nodes_match_the_core(tmp_path, images, audio):
     _same_as_core(model, images, audio)
 
 
-def _same_as_core(model, images, audio):
+def _same_as_core(model, images, audio, edit_region=1.5):
     from omnisync_core.audio.features import frame_windows
     from omnisync_core.lipsync import LipSyncSettings, generate_crops
     from omnisync_core.model.hide_mouth import reference_frame
@@ -127,9 +129,11 @@ def _same_as_core(model, images, audio):
     feats = NODE_CLASS_MAPPINGS["OmniSyncAudioFeatures"]().run(audio, model, FPS, N_FRAMES)[0]
     faces = NODE_CLASS_MAPPINGS["OmniSyncFaceDetect"]().run(images, model=model, detect_every=3)[0]
     latent = NODE_CLASS_MAPPINGS["OmniSyncNoiseInit"]().run(model, faces, 0.92, 3)[0]
-    done = NODE_CLASS_MAPPINGS["OmniSyncDenoise"]().run(model, latent, feats, 2, window=8, overlap=2)[0]
+    done = NODE_CLASS_MAPPINGS["OmniSyncDenoise"]().run(model, latent, feats, 2, window=8, overlap=2,
+                                                        edit_region=edit_region)[0]  # fmt: skip
     crops = NODE_CLASS_MAPPINGS["OmniSyncDecode"]().run(model, done)[0].permute(0, 3, 1, 2)
-    settings = LipSyncSettings.from_config(model.loaded.config, steps=2, seed=3, window=8, overlap=2)
+    settings = LipSyncSettings.from_config(model.loaded.config, steps=2, seed=3, window=8, overlap=2,
+                                           edit_region=edit_region)  # fmt: skip
     audio_windows = frame_windows(feats.features, feats.fps, N_FRAMES, model.loaded.config.audio_window)
     want = generate_crops(model.loaded, faces.crops, audio_windows, torch.from_numpy(faces.track.mouth_centre),
                           torch.from_numpy(faces.track.face_width), settings,

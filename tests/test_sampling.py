@@ -8,6 +8,7 @@ from omnisync_core.sampling import (
     dscfg_scale,
     dscfg_velocity,
     guidance_map,
+    keep_outside,
     progressive_init,
     sample,
     sigma_schedule,
@@ -37,6 +38,28 @@ def test_exact_on_straight_path():
     tau = 0.92
     out = sample(lambda x_, s: eps - x0, progressive_init(x0, eps, tau), sigma_schedule(5, tau, 2.0))
     assert torch.allclose(out, x0, atol=1e-6)
+
+
+def test_keep_outside_follows_the_noised_source_and_ends_on_it_exactly():
+    g = torch.Generator().manual_seed(0)
+    z, eps, v = (torch.randn(2, 3, 8, 8, generator=g) for _ in range(3))
+    region = torch.zeros(2, 1, 8, 8)
+    region[..., 2:6, 2:6] = 1.0
+    region[..., 1, 2:6] = 0.5  # a soft edge
+    tau = 0.9
+    x_start = progressive_init(z, eps, tau)
+    seen = []
+    sigmas = sigma_schedule(5, tau, 3.0)
+    out = sample(lambda x_, s: v, x_start, sigmas, constrain=keep_outside(z, x_start, tau, region),
+                 callback=lambda i, n, x_, d: seen.append(x_))  # fmt: skip
+    outside = (region == 0).expand_as(z)
+    for x_, s in zip(seen, sigmas[1:].tolist(), strict=True):  # on the straight path from the start's noise
+        assert torch.allclose(x_[outside], ((1 - s) * z + s * eps)[outside], atol=1e-5)
+    assert torch.equal(out[outside], z[outside])  # the source, bit for bit
+    inside = (region == 1).expand_as(z)
+    assert torch.allclose(out[inside], (x_start - tau * v)[inside], atol=1e-5)  # free: the velocity's path
+    edge = (region == 0.5).expand_as(z)
+    assert not torch.allclose(out[edge], z[edge]) and not torch.allclose(out[edge], (x_start - tau * v)[edge])
 
 
 def test_progressive_init_ends():

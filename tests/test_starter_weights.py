@@ -3,6 +3,7 @@ everywhere, and they listen to the audio."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -74,25 +75,27 @@ def _generated(video: str, speech_file: str):
     settings = LipSyncSettings.from_config(loaded.config, steps=6)
     talk = generate_crops(loaded, crops, speech, mouth, width, settings)
     quiet = generate_crops(loaded, crops, silence, mouth, width, settings)
+    reseeded = generate_crops(loaded, crops, speech, mouth, width, dataclasses.replace(settings, seed=1))
     mx, my = mouth.mean(0).round().int().tolist()
     half = int(width.mean() * 0.25)
     mouth_box = (slice(None), slice(None), slice(my - half, my + half), slice(mx - half, mx + half))
     forehead = (slice(None), slice(None), slice(8, 28), slice(40, 88))
-    return crops, talk, quiet, mouth_box, forehead
+    return crops, talk, quiet, reseeded, mouth_box, forehead
 
 
 def test_the_face_away_from_the_mouth_stays(media):
-    crops, talk, quiet, mouth_box, forehead = _generate(media)
+    crops, talk, quiet, _, mouth_box, forehead = _generate(media)
     assert torch.isfinite(talk).all() and talk.min() >= 0 and talk.max() <= 1
-    assert (talk - crops)[forehead].abs().mean() < 0.06
+    assert torch.allclose(talk[forehead], crops[forehead], atol=1e-6)  # outside the edit region: the source
     assert (talk - crops)[mouth_box].abs().mean() < 0.15  # a softened mouth, not a different face
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 open: the starter weights barely follow the audio yet (speech vs "
-                   "silence changes the mouth about as little as the forehead); remove this mark when they do")
+@pytest.mark.xfail(strict=True, reason="the starter weights follow the audio only weakly (model card): speech vs "
+                   "silence changes the mouth less than another noise seed does; remove this mark when they do")
 def test_the_mouth_follows_the_audio(media):
-    """Speech vs silence must change the mouth region far more than the forehead."""
-    _, talk, quiet, mouth_box, forehead = _generate(media)
-    effect_mouth = (talk - quiet)[mouth_box].abs().mean()
-    effect_forehead = (talk - quiet)[forehead].abs().mean()
-    assert effect_mouth > 3 * effect_forehead, (effect_mouth, effect_forehead)
+    """Speech vs silence must change the mouth far more than another noise seed does: the audio, not the
+    noise, must decide the mouth."""
+    _, talk, quiet, reseeded, mouth_box, _ = _generate(media)
+    effect_audio = (talk - quiet)[mouth_box].abs().mean()
+    effect_seed = (talk - reseeded)[mouth_box].abs().mean()
+    assert effect_audio > 2 * effect_seed, (effect_audio, effect_seed)

@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="DS-CFG guidance at the mouth centre (w_peak; default from the model)")
     model.add_argument("--guidance-base", type=float, dest="w_base", help="DS-CFG guidance far from the mouth")
     model.add_argument("--spread", type=float, help="DS-CFG Gaussian width as a fraction of the face width")
+    model.add_argument("--edit-region", type=float, dest="edit_region",
+                       help="how much of the face the model may change: the mouth region of a face this many "
+                       "times as wide (default 1.5: from below the nose to below the chin; the rest of the "
+                       "face stays exactly). 0 lets it redraw the whole crop")
     model.add_argument("--window", type=int, help="frames sampled together (default from the model)")
     model.add_argument("--overlap", type=int, help="frames shared and cross-faded between windows")
     model.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same video")
@@ -73,8 +77,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..streaming import BlendSettings
     from ..timeline import LengthPolicy
 
-    sampler = {name: getattr(args, name) for name in ("steps", "tau", "w_peak", "w_base", "spread", "window",
-                                                       "overlap", "seed") if getattr(args, name) is not None}
+    sampler = {name: getattr(args, name) for name in ("steps", "tau", "w_peak", "w_base", "spread", "edit_region",
+                                                       "window", "overlap", "seed") if getattr(args, name) is not None}
     settings = RunSettings(
         model=args.model, revision=args.revision, models_dir=args.models_dir, device=args.device,
         dtype=args.dtype, sampler=sampler, backend=args.backend, detect_every=args.detect_every, face=args.face,
