@@ -114,7 +114,7 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
     x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
-    centre, face_width = to_latent_px(mouth, width, loaded.latent_space.downscale, device)
+    centre, face_width = to_latent_px(mouth, width, space.downscale, device)
     g = guidance_map((h, w), centre, face_width, settings.w_base, settings.w_peak, settings.spread)
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None):
