@@ -126,26 +126,28 @@ def run_file(
     model_name = settings.model or default_model()
     if model_name and str(model_name).strip().lower() == NO_MODEL:
         model_name = None  # track and blend back unchanged: a quick check of faces and I/O
-    loaded = None
+    loaded, lipsync = None, None
     if model_name:
         from .hub import load_omnisync
 
         loaded = load_omnisync(model_name, device=device, dtype=dtype, revision=settings.revision,
                                models_dir=settings.models_dir)
         settings.sampler.setdefault("crop_size", loaded.config.crop_size)
+        from .lipsync import LipSyncSettings
+
+        # built before tracking, so bad sampler settings fail at once, not after a long first pass
+        overrides = {k: v for k, v in settings.sampler.items() if k != "crop_size"}
+        lipsync = LipSyncSettings.from_config(loaded.config, **overrides)
     stage = (lambda name: (lambda done, total: progress(name, done, total))) if progress else (lambda name: None)
     source_track = track_source(video, info, settings, stage("faces"), cancelled)
     track = source_track.take(plan.frame_indices, fade=settings.fade)
 
-    features, lipsync = None, None
+    features = None
     if loaded is not None:
         from .audio.features import features_for
-        from .lipsync import LipSyncSettings
 
         wav16k = resample(speech.mono(), speech.sample_rate, FEATURE_RATE)
         features = features_for(wav16k, loaded.audio_spec, device=device, models_dir=settings.models_dir)
-        overrides = {k: v for k, v in settings.sampler.items() if k != "crop_size"}
-        lipsync = LipSyncSettings.from_config(loaded.config, **overrides)
 
     frames = iter_planned_frames(video, plan, settings.chunk_frames)
     output = lipsync_stream(frames, track, features, info.fps, loaded, lipsync, settings.blend, device, dtype,

@@ -7,6 +7,7 @@ import torch
 
 from omnisync_core.audio.decode import load_audio
 from omnisync_core.audio.features import frame_windows, log_mel
+from omnisync_core.errors import OmniSyncError
 from omnisync_core.face import FaceTrack, FaceTracker, crop_faces, make_detector
 from omnisync_core.face.blend import blend_faces
 from omnisync_core.hub import load_omnisync, save_pretrained
@@ -71,6 +72,15 @@ def test_run_file_with_a_tiny_model(tiny_model, media, tmp_path):
     info = probe_video(out)
     assert info.has_audio and info.fps == 25 and info.frame_count == report.frames
     assert report.model == str(tiny_model.path) and report.faces_found > 0.9
+
+
+def test_bad_sampler_settings_fail_before_the_faces_are_tracked(tiny_model, media, tmp_path):
+    out, stages = tmp_path / "dub.mp4", []
+    settings = RunSettings(model=str(tiny_model.path), backend="dlib", sampler={"edit_region": -1})
+    with pytest.raises(OmniSyncError, match="edit_region"):
+        run_file(media("lrs2_00001.mp4"), media("speech_de.wav"), out, settings,
+                 progress=lambda stage, done, total: stages.append(stage))
+    assert stages == [] and not out.exists()
 
 
 def test_streaming_equals_one_shot_with_a_reference_frame_model(clip, tmp_path):
