@@ -95,6 +95,20 @@ def test_pixels_outside_the_mask_are_bit_identical(clip):
     assert template[int(0.63 * 256), 128] > 0.9 and template[int(0.35 * 256), 97] == 0
 
 
+def test_a_crop_outside_0_1_blends_as_its_clamped_self(clip):
+    """A model may overshoot 0..1; the blend clamps the crop first, so the node chain (Decode clamps) and
+    the core (the crops as sampled) give the same frames."""
+    frames, detector = clip
+    track = track_video(frames[:2], detector, crop_size=256, landmarks="dlib")
+    x = to_tensor(frames[:2])
+    wild = (crop_faces(x, track) - 0.5) * 3 + 0.5  # most pixels far outside 0..1
+    assert wild.min() < -0.5 and wild.max() > 1.5
+    for keep_detail in (True, False):
+        for color_match in ("none", "lab"):
+            opts = {"keep_detail": keep_detail, "color_match": color_match}
+            assert torch.equal(blend_faces(x, wild, track, **opts), blend_faces(x, wild.clamp(0, 1), track, **opts))
+
+
 def test_preview_draws_without_touching_the_input(clip):
     frames, detector = clip
     track = track_video(frames, detector, crop_size=256, landmarks="dlib")

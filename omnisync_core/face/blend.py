@@ -141,7 +141,7 @@ def blend_frame(
     bx0, by0 = (max(0, box[0] - 2) // step) * step, (max(0, box[1] - 2) // step) * step
     bx1, by1 = min(s, box[2] + 2), min(s, box[3] + 2)
     alpha_part = alpha_crop[by0:by1, bx0:bx1]
-    new_part = np.ascontiguousarray(new_crop[by0:by1, bx0:bx1], np.float32)
+    new_part = np.clip(new_crop[by0:by1, bx0:bx1], 0.0, 1.0, dtype=np.float32)  # a model may overshoot 0..1
     x0, y0, x1, y1 = rect
     unit = 255.0 if frame.dtype == np.uint8 else 1.0
     raw = np.ascontiguousarray(frame[y0:y1, x0:x1])
