@@ -49,7 +49,7 @@ class OmniSyncLipSync:
             "model": ("OMNISYNC_MODEL", {"tooltip": "From OmniSync Model Loader; empty = built-in weights, if any."}),
             "tau": ("FLOAT", {"default": 0.92, "min": 0.01, "max": 1.0, "step": 0.01,
                     "tooltip": "Starting noise level (progressive init)."}),
-            "w_peak": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.1,
+            "w_peak": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 20.0, "step": 0.1,
                        "tooltip": "Audio guidance at the mouth."}),
             "backend": (BACKENDS, {"default": "auto", "tooltip": "Face detector."}),
             "face": (CHOICES, {"default": "largest", "tooltip": "Which face to edit."}),
@@ -62,7 +62,7 @@ class OmniSyncLipSync:
                             "this many times as wide. Outside it the source stays exactly. 0 = the whole crop."}),
         }}  # fmt: skip
 
-    def run(self, images, audio, fps=25.0, steps=30, seed=0, model=None, tau=0.92, w_peak=3.0, backend="auto",
+    def run(self, images, audio, fps=25.0, steps=30, seed=0, model=None, tau=0.92, w_peak=5.0, backend="auto",
             face="largest", detect_every=5, window=16, overlap=4, mask="lower", feather=0.04, color_match="lab",
             poisson=False, edit_region=1.5):  # fmt: skip
         rate = check_fps(fps)

@@ -70,8 +70,9 @@ GRAPHS = {
         7: ("OmniSyncAudioFeatures", (800, 500), {"audio": (5, 1), "model": (4, 0), "fps": (2, 2), "frame_count": 0}),
         8: ("OmniSyncNoiseInit", (1200, 0), {"model": (4, 0), "faces": (6, 0), "tau": 0.92, "seed": 0}),
         9: ("OmniSyncDenoise", (1550, 0), {"model": (4, 0), "latent": (8, 0), "audio_features": (7, 0), "steps": 30,
-                                           "w_base": 1.0, "w_peak": 3.0, "spread": 0.25, "gamma": 1.5, "window": 16,
-                                           "overlap": 4, "shift": 3.0, "solver": "euler"}),  # fmt: skip
+                                           "w_base": 1.0, "w_peak": 5.0, "spread": 0.25, "gamma": 1.5, "window": 16,
+                                           "overlap": 4, "shift": 3.0, "solver": "euler",
+                                           "edit_region": 1.5}),  # fmt: skip
         10: ("OmniSyncDecode", (1900, 0), {"model": (4, 0), "latent": (9, 0)}),
         11: ("OmniSyncBlend", (2200, 200), {"images": (5, 0), "faces": (6, 0), "crops": (10, 0), "mask": "lower",
                                              "feather": 0.04, "color_match": "lab", "poisson": False}),  # fmt: skip
