@@ -19,6 +19,7 @@ Frames/s is the whole run (face tracking, generation, blending, encoding) divide
 output frames, on whatever machine runs this.
 
     python benchmarks/heldout_eval.py --model starter --out eval/ [--steps 10] [--only lrs2_00016]
+        [--dubs second] [--sampler w_peak=3]
 
 Writes eval/report.json and eval/report.md and keeps the videos in eval/videos/. With
 --reuse-videos, videos already in eval/videos/ are measured again without generating them
@@ -62,6 +63,20 @@ JOBS = [
     HeldOut("retalk_face4.mp4", "yongen.wav"),
     HeldOut("sun.mp4", "eng.wav", own_audio=False),  # 22 s: the longest held-out clip
 ]
+# A second set of dubs (--dubs second): the short clips again, each with other speech than above, to check
+# that a setting picked on the first set carries over.
+JOBS_SECOND = [
+    HeldOut("lrs2_00016.mp4", "speech_de.wav"),
+    HeldOut("lrs2_00019.mp4", "speech_ja.wav"),
+    HeldOut("lrs2_00001.mp4", "eng.wav"),
+    HeldOut("retalk_face1.mp4", "speech_ko.wav"),
+    HeldOut("retalk_face2.mp4", "speech_en.m4a"),
+    HeldOut("retalk_face5.mp4", "speech_en_female.mp3"),
+    HeldOut("grid_bbaf2n.mp4", "sun.wav"),
+    HeldOut("retalk_face3.mp4", "eng.wav"),
+    HeldOut("retalk_face4.mp4", "speech_de.wav"),
+]
+DUB_SETS = {"first": JOBS, "second": JOBS_SECOND}
 
 # (part of a row, key, column title, format, bold in the mean row) of the markdown table, in order
 COLUMNS = [
@@ -173,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="other sampler settings, e.g. w_peak=6 tau=1.0 (default: the model's)")  # fmt: skip
     parser.add_argument("--backend", default="auto", help="face detector (default auto)")
     parser.add_argument("--only", nargs="*", help="clip stems to run (default: all)")
+    parser.add_argument("--dubs", choices=sorted(DUB_SETS), default="first",
+                        help="which pairing of clips and speech (default first; second: other speech)")  # fmt: skip
     parser.add_argument("--no-resynth", action="store_true", help="skip the re-synthesis pass")
     parser.add_argument("--reuse-videos", action="store_true",
                         help="measure videos already in OUT/videos again instead of generating them")  # fmt: skip
@@ -187,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from omnisync_core.train.config import apply_overrides
 
     sampler = apply_overrides({"steps": args.steps} if args.steps else {}, args.sampler)
-    jobs = [j for j in JOBS if not args.only or Path(j.clip).stem in args.only]
+    jobs = [j for j in DUB_SETS[args.dubs] if not args.only or Path(j.clip).stem in args.only]
     rows = []
     for job in jobs:
         clip, dub = MEDIA / job.clip, MEDIA / job.dub

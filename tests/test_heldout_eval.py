@@ -24,10 +24,13 @@ def heldout():
 def test_no_held_out_clip_or_dub_audio_is_in_the_training_list(heldout):
     trained = {Path(line.split()[0]).stem for line in (ROOT / "configs/starter/clips.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")}  # fmt: skip
-    assert len(heldout.JOBS) >= 6
-    for job in heldout.JOBS:
+    assert len(heldout.JOBS) >= 6 and len(heldout.JOBS_SECOND) >= 6
+    first = {job.clip: job.dub for job in heldout.JOBS}
+    for job in heldout.JOBS + heldout.JOBS_SECOND:
         assert Path(job.clip).stem not in trained and Path(job.dub).stem not in trained
         assert job.dub != job.clip
+    for job in heldout.JOBS_SECOND:  # the second set: the same clips with other speech
+        assert job.clip in first and job.dub != first[job.clip]
 
 
 def _row(clip, r0, source_r0, peak=0.3, source_peak=0.2, fps=2.0, resynth=None):
