@@ -194,4 +194,4 @@ def generate_crops(
         out[start + shared : stop] = new[shared:]
         written = stop
         done_before += settings.steps
-    return out.clamp_(0, 1)  # after the cross-fade, as the Decode node clamps the cross-faded latents
+    return out.clamp_(0, 1)  # after the cross-fade, as the Decode node clamps what it decodes
