@@ -8,29 +8,19 @@ import torch
 
 from omnisync_core.audio.features import frame_windows
 from omnisync_core.errors import OmniSyncError
-from omnisync_core.lipsync import LipSyncSettings, edit_constraint, window_starts
-from omnisync_core.sampling import SOLVERS, dscfg_velocity, guidance_map, sample, sigma_schedule, to_latent_px
+from omnisync_core.lipsync import LipSyncSettings, denoise_latents, window_starts
+from omnisync_core.sampling import SOLVERS
 
 from .runtime import CATEGORY, cancelled, progress_bar
 from .wires import OmniSyncAudio, OmniSyncLatent, OmniSyncModel
 
 
-@torch.no_grad()
 def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_start, s: LipSyncSettings,
                    callback=None) -> torch.Tensor:  # fmt: skip
     """One window: z_src / x [n, C, h, w], audio [n, W, D] -> denoised latents [n, C, h, w] (CPU f32)."""
-    dev, dt, net = model.device, model.dtype, model.loaded.model
-    z_src, x = z_src.to(dev), x.to(dev)
-    centre, face_width = to_latent_px(mouth, width, model.loaded.latent_space.downscale, dev)
-    g = guidance_map(z_src.shape[-2:], centre, face_width, s.w_base, s.w_peak, s.spread)
-
-    def model_fn(x_, sigma, source, audio_, audio_drop=None):
-        return net(x_.to(dt), sigma, source.to(dt), audio_.to(dt), audio_drop=audio_drop).float()
-
-    velocity = dscfg_velocity(model_fn, z_src[None], audio.to(dev)[None].float(), g, sigma_start, s.gamma)
-    sigmas = sigma_schedule(s.steps, sigma_start, s.shift)
-    constrain = edit_constraint(z_src, x, sigma_start, centre, face_width, s.edit_region)
-    return sample(velocity, x[None], sigmas, s.solver, callback, cancelled, constrain)[0].float().cpu()
+    loaded = model.loaded
+    return denoise_latents(loaded.model, loaded.latent_space.downscale, z_src, x, audio, mouth, width, sigma_start, s,
+                           model.device, model.dtype, callback, cancelled).float().cpu()  # fmt: skip
 
 
 def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings

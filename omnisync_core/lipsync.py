@@ -114,19 +114,40 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
     x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
-    centre, face_width = to_latent_px(mouth, width, space.downscale, device)
-    g = guidance_map((h, w), centre, face_width, settings.w_base, settings.w_peak, settings.spread)
+    z = denoise_latents(model, space.downscale, z_src, x, audio, mouth, width, settings.tau, settings, device, dtype,
+                        callback, cancelled)  # fmt: skip
+    return space.decode(z.to(dtype)).float().cpu()
+
+
+@torch.no_grad()
+def denoise_latents(
+    model: Any,  # model(x, sigma [2B], source, audio, audio_drop=) -> v
+    downscale: int,  # crop px per latent px
+    z_src: torch.Tensor,  # [n, C, h, w] (prepared) source latents
+    x: torch.Tensor,  # [n, C, h, w] the sample at sigma_start
+    audio: torch.Tensor,  # [n, W, D]
+    mouth: torch.Tensor,  # [n, 2] mouth centres, crop px
+    width: torch.Tensor,  # [n] face widths, crop px
+    sigma_start: float,
+    settings: LipSyncSettings,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    callback=None,
+    cancelled: Callable[[], bool] | None = None,
+) -> torch.Tensor:  # [n, C, h, w] float32 on device, sigma 0
+    """One window from sigma_start to 0: DS-CFG around the mouth, the edit region kept, the settings'
+    schedule and solver. The CLI (:func:`generate_window`) and the Denoise node both sample through here."""
+    z_src, x = z_src.to(device), x.to(device)
+    centre, face_width = to_latent_px(mouth, width, downscale, device)
+    g = guidance_map(z_src.shape[-2:], centre, face_width, settings.w_base, settings.w_peak, settings.spread)
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None):
         return model(x_.to(dtype), sigma, source.to(dtype), audio_.to(dtype), audio_drop=audio_drop).float()
 
-    velocity = dscfg_velocity(
-        model_fn, z_src[None], audio.to(device)[None].float(), g, settings.tau, settings.gamma
-    )
-    sigmas = sigma_schedule(settings.steps, settings.tau, settings.shift)
-    constrain = edit_constraint(z_src, x, settings.tau, centre, face_width, settings.edit_region)
-    z = sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]  # [n, C, h, w]
-    return space.decode(z.to(dtype)).float().cpu()
+    velocity = dscfg_velocity(model_fn, z_src[None], audio.to(device)[None].float(), g, sigma_start, settings.gamma)
+    sigmas = sigma_schedule(settings.steps, sigma_start, settings.shift)
+    constrain = edit_constraint(z_src, x, sigma_start, centre, face_width, settings.edit_region)
+    return sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]
 
 
 def edit_constraint(
