@@ -156,10 +156,13 @@ def hub_file(
     cache_dir: str | os.PathLike | None = None,
     download_to_models_dir: bool = False,
     local_files_only: bool | None = None,
+    pinned: str | None = None,
 ) -> Path:
     """One file of a repository (e.g. face-detector weights): local_path (the file, or a folder holding
     it) > models_dir/<owner>--<name>/ > HF cache / download. ``local_files_only`` defaults to
-    HF_HUB_OFFLINE."""
+    HF_HUB_OFFLINE. ``pinned`` is the commit the caller was checked against, used when ``revision``
+    is not given; when it cannot be had (offline, not in the cache) a copy the cache holds under
+    ``main`` (e.g. downloaded before the pin) is used rather than failing the run."""
     if local_path is not None:
         path = Path(local_path).expanduser()
         if path.is_dir():
@@ -179,25 +182,31 @@ def hub_file(
 
     offline = is_offline()
     local_only = offline if local_files_only is None else local_files_only
+    wanted = revision or pinned
     try:
         return Path(
             hf_hub_download(
                 repo,
                 filename,
-                revision=revision,
+                revision=wanted,
                 cache_dir=cache_dir,
                 local_files_only=local_only,
                 local_dir=folder if (download_to_models_dir and folder is not None) else None,
             )
         )
     except Exception as error:
+        if revision is None and pinned is not None and local_only:
+            try:  # the same file cached from the repository's main branch
+                return Path(hf_hub_download(repo, filename, cache_dir=cache_dir, local_files_only=True))
+            except Exception:
+                pass
         if offline:
             why = "offline (HF_HUB_OFFLINE is set) and not in the cache"
         elif local_only:
             why = "not in the cache, and downloads were not allowed"
         else:
             why = type(error).__name__
-        raise OmniSyncError(_missing_message(repo, filename, revision, folder, why)) from error
+        raise OmniSyncError(_missing_message(repo, filename, wanted, folder, why)) from error
 
 
 def _require(folder: Path, files: tuple[str, ...], name: str) -> None:

@@ -15,22 +15,25 @@ import pytest
 
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.face.detection import make_detector
-from omnisync_core.face.scrfd import SCRFD_FILE, SCRFD_REPO
-from omnisync_core.face.yunet import YUNET_FILE, YUNET_REPO
+from omnisync_core.face.scrfd import SCRFD_FILE, SCRFD_REPO, SCRFD_REVISION
+from omnisync_core.face.yunet import YUNET_FILE, YUNET_REPO, YUNET_REVISION
 from omnisync_core.hub import hub_file
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def hub_standin(cache: Path, repo: str, filename: str, source: Path) -> Path:
-    """Lay ``source`` out in ``cache`` as the Hub cache would hold ``repo``/``filename``."""
+def hub_standin(cache: Path, repo: str, filename: str, source: Path, commit: str = COMMIT, ref: str | None = "main"
+                ) -> Path:  # fmt: skip
+    """Lay ``source`` out in ``cache`` as the Hub cache would hold ``repo``/``filename`` at ``commit``
+    (downloaded by branch ``ref``, or by the commit itself when ``ref`` is None)."""
     folder = cache / f"models--{repo.replace('/', '--')}"
-    target = folder / "snapshots" / COMMIT / filename
+    target = folder / "snapshots" / commit / filename
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
-    (folder / "refs").mkdir(exist_ok=True)
-    (folder / "refs" / "main").write_text(COMMIT)
+    if ref is not None:
+        (folder / "refs").mkdir(exist_ok=True)
+        (folder / "refs" / ref).write_text(commit)
     return cache
 
 
@@ -42,8 +45,9 @@ def first_frame(path: Path) -> np.ndarray:
 @pytest.fixture
 def hub(tmp_path, shared_weights):
     cache = tmp_path / "hub"
-    hub_standin(cache, YUNET_REPO, YUNET_FILE, shared_weights("face_detection_yunet_2023mar.onnx"))
-    hub_standin(cache, SCRFD_REPO, SCRFD_FILE, shared_weights("scrfd_500m_bnkps.onnx"))
+    yunet, scrfd = shared_weights("face_detection_yunet_2023mar.onnx"), shared_weights("scrfd_500m_bnkps.onnx")
+    hub_standin(cache, YUNET_REPO, YUNET_FILE, yunet, YUNET_REVISION, None)  # downloaded at the pinned commits
+    hub_standin(cache, SCRFD_REPO, SCRFD_FILE, scrfd, SCRFD_REVISION, None)
     return cache
 
 
@@ -81,6 +85,23 @@ def test_dlib_has_dense_landmarks(media):
 def test_auto_prefers_yunet_then_falls_back_to_dlib(hub, tmp_path):
     assert make_detector("auto", cache_dir=hub, local_files_only=True).name == "opencv-yunet"
     assert make_detector("auto", cache_dir=tmp_path / "empty", local_files_only=True).name == "dlib-hog"
+
+
+def test_detector_weights_come_from_their_pinned_commit(tmp_path, shared_weights):
+    """Users download the commit the code was tested with; a copy cached from main before the pin still runs
+    offline, and a revision the user names is never swapped for another."""
+    source, cache = shared_weights("face_detection_yunet_2023mar.onnx"), tmp_path / "hub"
+    hub_standin(cache, YUNET_REPO, YUNET_FILE, source)  # only main's copy, from before the pin
+    detector = make_detector("opencv", cache_dir=cache, local_files_only=True)
+    assert detector.weights.parent.name == COMMIT
+    hub_standin(cache, YUNET_REPO, YUNET_FILE, source, YUNET_REVISION, None)
+    for backend in ("opencv", "auto"):
+        assert make_detector(backend, cache_dir=cache, local_files_only=True).weights.parent.name == YUNET_REVISION
+    other = "f" * 40
+    with pytest.raises(OmniSyncError, match=f"at revision {other}"):
+        make_detector("opencv", cache_dir=cache, local_files_only=True, revision=other)
+    with pytest.raises(OmniSyncError, match=f"{SCRFD_REPO} at revision {SCRFD_REVISION}"):
+        make_detector("insightface", cache_dir=cache, local_files_only=True)
 
 
 def test_models_dir_and_explicit_path_come_before_the_cache(tmp_path, shared_weights):

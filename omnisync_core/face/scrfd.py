@@ -15,8 +15,11 @@ from ..errors import OmniSyncError
 from ..hub import hub_file
 from .detection import Detection, as_rgb_uint8, nms
 
-SCRFD_REPO = "public-data/insightface"
-SCRFD_FILE = "models/buffalo_s/det_500m.onnx"
+# insightface's buffalo_s pack (SCRFD-500M with key points) as mirrored on the Hub, at a fixed commit:
+# det_500m.onnx there is 2,524,817 bytes, sha256 5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a.
+SCRFD_REPO = "deepghs/insightface"
+SCRFD_FILE = "buffalo_s/det_500m.onnx"
+SCRFD_REVISION = "4e1f33d3fe0e50a0945f3a53ab94ae8977ae7ddb"
 STRIDES = (8, 16, 32)
 ANCHORS = 2
 
@@ -50,8 +53,9 @@ class ScrfdDetector:
         max_size: int | None = None,
     ) -> None:
         ort = _onnxruntime()
+        pinned = SCRFD_REVISION if repo == SCRFD_REPO else None
         self.weights = hub_file(repo, filename, revision, models_dir, path, cache_dir,
-                                local_files_only=local_files_only)
+                                local_files_only=local_files_only, pinned=pinned)  # fmt: skip
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         self._session = ort.InferenceSession(str(self.weights), options, providers=["CPUExecutionProvider"])

@@ -12,6 +12,8 @@ from .detection import Detection, as_rgb_uint8
 
 YUNET_REPO = "opencv/face_detection_yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+# The commit whose YUNET_FILE is the one this code was tested with (sha256 8f2383e4dd3cfbb4...).
+YUNET_REVISION = "3cc26e7f1014a5ee5d74a42acee58bafc9d0a310"
 
 
 class YuNetDetector:
@@ -33,8 +35,9 @@ class YuNetDetector:
         cache_dir: str | Path | None = None,
         local_files_only: bool | None = None,
     ) -> None:
+        pinned = YUNET_REVISION if repo == YUNET_REPO else None
         self.weights = hub_file(repo, filename, revision, models_dir, path, cache_dir,
-                                local_files_only=local_files_only)
+                                local_files_only=local_files_only, pinned=pinned)  # fmt: skip
         self.max_size = max_size
         self._net = cv2.FaceDetectorYN.create(str(self.weights), "", (320, 320), score_threshold, nms_threshold, 5000)
         self._size: tuple[int, int] | None = None
