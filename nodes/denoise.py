@@ -71,7 +71,8 @@ class OmniSyncDenoise:
             "latent": ("OMNISYNC_LATENT", {"tooltip": "From OmniSync Noise Init."}),
             "audio_features": ("OMNISYNC_AUDIO", {"tooltip": "From OmniSync Audio Features (same fps, enough "
                                 "frames)."}),
-            "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps actually run."}),
+            "steps": ("INT", {"default": 10, "min": 1, "max": 200, "tooltip": "Denoising steps actually run (the "
+                      "built-in weights were measured with 10)."}),
             "w_base": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1,
                        "tooltip": "Guidance far from the mouth (1 = none)."}),
             "w_peak": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 20.0, "step": 0.1,
@@ -80,8 +81,9 @@ class OmniSyncDenoise:
                        "tooltip": "Width of the guidance peak, as a fraction of the face width."}),
             "gamma": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.1,
                       "tooltip": "How fast guidance fades over the sampling (higher = faster)."}),
-            "window": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "Frames per window (memory)."}),
-            "overlap": ("INT", {"default": 4, "min": 0, "max": 255, "tooltip": "Frames shared and cross-faded "
+            "window": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "Frames the model sees at once (memory); "
+                       "the built-in weights were trained on 8."}),
+            "overlap": ("INT", {"default": 2, "min": 0, "max": 255, "tooltip": "Frames shared and cross-faded "
                         "between windows; must be less than window."}),
         }, "optional": {
             "shift": ("FLOAT", {"default": 3.0, "min": 0.1, "max": 20.0, "step": 0.1,
@@ -94,8 +96,8 @@ class OmniSyncDenoise:
                             "the source stays exactly. 0 = the whole crop."}),
         }}  # fmt: skip
 
-    def run(self, model, latent, audio_features, steps=30, w_base=1.0, w_peak=5.0, spread=0.25, gamma=1.5,
-            window=16, overlap=4, shift=3.0, solver="euler", edit_region=1.5):  # fmt: skip
+    def run(self, model, latent, audio_features, steps=10, w_base=1.0, w_peak=5.0, spread=0.25, gamma=1.5,
+            window=8, overlap=2, shift=3.0, solver="euler", edit_region=1.5):  # fmt: skip
         settings = LipSyncSettings(steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0), shift=shift, w_base=w_base,
                                    w_peak=w_peak, spread=spread, gamma=gamma, seed=latent.seed, window=window,
                                    overlap=overlap, solver=solver, edit_region=edit_region)  # fmt: skip

@@ -43,7 +43,8 @@ class OmniSyncLipSync:
             "audio": ("AUDIO", {"tooltip": "The new speech."}),
             "fps": ("FLOAT", {"default": 25.0, "min": 0.0, "max": 240.0, "step": 0.001,
                     "tooltip": "Frame rate of the frames (e.g. from Get Video Components)."}),
-            "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
+            "steps": ("INT", {"default": 10, "min": 1, "max": 200, "tooltip": "Denoising steps (the built-in weights "
+                      "were measured with 10)."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Noise seed."}),
         }, "optional": {
             "model": ("OMNISYNC_MODEL", {"tooltip": "From OmniSync Model Loader; empty = built-in weights, if any."}),
@@ -54,16 +55,17 @@ class OmniSyncLipSync:
             "backend": (BACKENDS, {"default": "auto", "tooltip": "Face detector."}),
             "face": (CHOICES, {"default": "largest", "tooltip": "Which face to edit."}),
             "detect_every": ("INT", {"default": 5, "min": 1, "max": 100, "tooltip": "Detector runs every N frames."}),
-            "window": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "Frames per window (memory)."}),
-            "overlap": ("INT", {"default": 4, "min": 0, "max": 255, "tooltip": "Frames cross-faded between windows."}),
+            "window": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "Frames the model sees at once (memory); "
+                       "the built-in weights were trained on 8."}),
+            "overlap": ("INT", {"default": 2, "min": 0, "max": 255, "tooltip": "Frames cross-faded between windows."}),
             **MASK_INPUTS,
             "edit_region": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 5.0, "step": 0.1,
                             "tooltip": "How much of the face the model may change: the mouth region of a face "
                             "this many times as wide. Outside it the source stays exactly. 0 = the whole crop."}),
         }}  # fmt: skip
 
-    def run(self, images, audio, fps=25.0, steps=30, seed=0, model=None, tau=0.92, w_peak=5.0, backend="auto",
-            face="largest", detect_every=5, window=16, overlap=4, mask="lower", feather=0.04, color_match="lab",
+    def run(self, images, audio, fps=25.0, steps=10, seed=0, model=None, tau=0.92, w_peak=5.0, backend="auto",
+            face="largest", detect_every=5, window=8, overlap=2, mask="lower", feather=0.04, color_match="lab",
             poisson=False, edit_region=1.5):  # fmt: skip
         rate = check_fps(fps)
         frames = image_to_frames(images)

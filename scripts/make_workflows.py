@@ -53,7 +53,7 @@ GRAPHS = {
         2: ("GetVideoComponents", (0, 400), {"video": (1, 0)}),
         3: ("LoadAudio", (0, 600), {"audio": "speech.wav"}),
         4: model_loader(0, 850),
-        5: ("OmniSyncLipSync", (450, 200), {"images": (2, 0), "audio": (3, 0), "fps": (2, 2), "steps": 30, "seed": 0,
+        5: ("OmniSyncLipSync", (450, 200), {"images": (2, 0), "audio": (3, 0), "fps": (2, 2), "steps": 10, "seed": 0,
                                             "model": (4, 0)}),  # fmt: skip
         6: ("CreateVideo", (900, 200), {"images": (5, 0), "fps": (2, 2), "audio": (5, 1)}),
         7: save_video((6, 0), 1250, 200),
@@ -69,9 +69,9 @@ GRAPHS = {
                                              "detect_every": 5, "crop_size": 256, "model": (4, 0), "fps": (2, 2)}),
         7: ("OmniSyncAudioFeatures", (800, 500), {"audio": (5, 1), "model": (4, 0), "fps": (2, 2), "frame_count": 0}),
         8: ("OmniSyncNoiseInit", (1200, 0), {"model": (4, 0), "faces": (6, 0), "tau": 0.92, "seed": 0}),
-        9: ("OmniSyncDenoise", (1550, 0), {"model": (4, 0), "latent": (8, 0), "audio_features": (7, 0), "steps": 30,
-                                           "w_base": 1.0, "w_peak": 5.0, "spread": 0.25, "gamma": 1.5, "window": 16,
-                                           "overlap": 4, "shift": 3.0, "solver": "euler",
+        9: ("OmniSyncDenoise", (1550, 0), {"model": (4, 0), "latent": (8, 0), "audio_features": (7, 0), "steps": 10,
+                                           "w_base": 1.0, "w_peak": 5.0, "spread": 0.25, "gamma": 1.5, "window": 8,
+                                           "overlap": 2, "shift": 3.0, "solver": "euler",
                                            "edit_region": 1.5}),  # fmt: skip
         10: ("OmniSyncDecode", (1900, 0), {"model": (4, 0), "latent": (9, 0)}),
         11: ("OmniSyncBlend", (2200, 200), {"images": (5, 0), "faces": (6, 0), "crops": (10, 0), "mask": "lower",
@@ -84,7 +84,7 @@ GRAPHS = {
                                       "frame_load_cap": 0, "skip_first_frames": 0, "select_every_nth": 1}),
         2: ("VHS_LoadAudioUpload", (0, 500), {"audio": "speech.wav", "start_time": 0.0, "duration": 0.0}),
         3: model_loader(0, 750),
-        4: ("OmniSyncLipSync", (450, 200), {"images": (1, 0), "audio": (2, 0), "fps": 25.0, "steps": 30, "seed": 0,
+        4: ("OmniSyncLipSync", (450, 200), {"images": (1, 0), "audio": (2, 0), "fps": 25.0, "steps": 10, "seed": 0,
                                             "model": (3, 0)}),  # fmt: skip
         5: ("VHS_VideoCombine", (900, 200), {"images": (4, 0), **VHS_COMBINE, "audio": (4, 1)}),
     },
@@ -93,7 +93,7 @@ GRAPHS = {
         2: ("LoadAudio", (0, 400), {"audio": "speech.wav"}),
         3: model_loader(0, 650),
         4: ("OmniSyncMatchLength", (400, 100), {"images": (1, 0), "audio": (2, 0), "fps": 25.0, "policy": "loop"}),
-        5: ("OmniSyncLipSync", (800, 200), {"images": (4, 0), "audio": (4, 1), "fps": 25.0, "steps": 30, "seed": 0,
+        5: ("OmniSyncLipSync", (800, 200), {"images": (4, 0), "audio": (4, 1), "fps": 25.0, "steps": 10, "seed": 0,
                                             "model": (3, 0)}),  # fmt: skip
         6: ("CreateVideo", (1250, 200), {"images": (5, 0), "fps": 25.0, "audio": (5, 1)}),
         7: save_video((6, 0), 1600, 200),

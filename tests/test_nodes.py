@@ -65,6 +65,32 @@ def test_signatures_match_input_and_return_types():
         assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS), name
 
 
+def test_widget_defaults_are_the_run_defaults():
+    for name, cls in NODE_CLASS_MAPPINGS.items():
+        declared = cls.INPUT_TYPES()
+        params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+        for key, spec in {**declared["required"], **declared.get("optional", {})}.items():
+            if "default" in spec[1] and params[key].default is not inspect.Parameter.empty:
+                assert params[key].default == spec[1]["default"], (name, key)
+
+
+def test_sampler_widgets_default_to_the_built_in_weights_settings():
+    """A user who changes nothing runs the settings the built-in weights were trained and measured with."""
+    import json
+
+    from omnisync_core.hub import starter_model
+
+    sampler = json.loads((starter_model() / "config.json").read_text())["config"]["sampler"]
+    checked = []
+    for name in ("OmniSyncNoiseInit", "OmniSyncDenoise", "OmniSyncLipSync"):
+        declared = NODE_CLASS_MAPPINGS[name].INPUT_TYPES()
+        for key, spec in {**declared["required"], **declared.get("optional", {})}.items():
+            if key in sampler:
+                assert spec[1]["default"] == sampler[key], (name, key, spec[1]["default"], sampler[key])
+                checked.append(key)
+    assert {"steps", "tau", "w_peak", "window", "overlap", "shift", "gamma"} <= set(checked)
+
+
 def test_stage_chain_matches_all_in_one(model, images, audio):
     nodes = {name: cls() for name, cls in NODE_CLASS_MAPPINGS.items()}
     feats = nodes["OmniSyncAudioFeatures"].run(audio, model, FPS, N_FRAMES)[0]
