@@ -161,8 +161,8 @@ def hub_file(
     """One file of a repository (e.g. face-detector weights): local_path (the file, or a folder holding
     it) > models_dir/<owner>--<name>/ > HF cache / download. ``local_files_only`` defaults to
     HF_HUB_OFFLINE. ``pinned`` is the commit the caller was checked against, used when ``revision``
-    is not given; when it cannot be had (offline, not in the cache) a copy the cache holds under
-    ``main`` (e.g. downloaded before the pin) is used rather than failing the run."""
+    is not given; when it cannot be had (offline and not in the cache, or the download fails) a copy
+    the cache holds under ``main`` (e.g. downloaded before the pin) is used rather than failing the run."""
     if local_path is not None:
         path = Path(local_path).expanduser()
         if path.is_dir():
@@ -195,8 +195,8 @@ def hub_file(
             )
         )
     except Exception as error:
-        if revision is None and pinned is not None and local_only:
-            try:  # the same file cached from the repository's main branch
+        if revision is None and pinned is not None:
+            try:  # the file as cached earlier from the repository's main branch
                 return Path(hf_hub_download(repo, filename, cache_dir=cache_dir, local_files_only=True))
             except Exception:
                 pass

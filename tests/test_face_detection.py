@@ -104,6 +104,38 @@ def test_detector_weights_come_from_their_pinned_commit(tmp_path, shared_weights
         make_detector("insightface", cache_dir=cache, local_files_only=True)
 
 
+def test_a_failed_download_of_the_pinned_commit_falls_back_to_main_s_copy(tmp_path, shared_weights):
+    """Online, but the Hub will not give the file (here: a local endpoint that answers 404 to everything)."""
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cache = hub_standin(tmp_path / "hub", YUNET_REPO, YUNET_FILE, shared_weights("face_detection_yunet_2023mar.onnx"))
+    code = "from omnisync_core.face import make_detector; print(make_detector('opencv').weights.parent.name)"
+    env = dict(os.environ, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="0", PYTHONPATH=str(ROOT),
+               HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}")  # fmt: skip
+    try:
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip().splitlines()[-1] == COMMIT
+        env["HF_HUB_CACHE"] = str(tmp_path / "empty")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode != 0 and f"{YUNET_REPO} at revision {YUNET_REVISION}" in run.stderr
+    finally:
+        server.shutdown()
+
+
 def test_models_dir_and_explicit_path_come_before_the_cache(tmp_path, shared_weights):
     source = shared_weights("face_detection_yunet_2023mar.onnx")
     folder = tmp_path / "models" / "opencv--face_detection_yunet"
