@@ -13,8 +13,9 @@ import shutil
 from pathlib import Path
 
 
-def put_in_hub(cache: Path, repo: str, files: dict[str, Path | bytes | str], revision: str = "main",
+def put_in_hub(cache: Path, repo: str, files: dict[str, Path | bytes | str], revision: str | None = "main",
                commit: str | None = None) -> str:  # fmt: skip
+    """``revision`` None: downloaded by the commit itself, so no branch ref points at it."""
     commit = commit or hashlib.sha1(f"{repo}@{revision}".encode()).hexdigest()
     root = Path(cache) / f"models--{repo.replace('/', '--')}"
     snap = root / "snapshots" / commit
@@ -25,8 +26,9 @@ def put_in_hub(cache: Path, repo: str, files: dict[str, Path | bytes | str], rev
             shutil.copyfile(content, target)
         else:
             target.write_bytes(content.encode() if isinstance(content, str) else content)
-    (root / "refs").mkdir(parents=True, exist_ok=True)
-    (root / "refs" / revision).write_text(commit)
+    if revision is not None:
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / revision).write_text(commit)
     return commit
 
 

@@ -19,22 +19,10 @@ from omnisync_core.face.scrfd import SCRFD_FILE, SCRFD_REPO, SCRFD_REVISION
 from omnisync_core.face.yunet import YUNET_FILE, YUNET_REPO, YUNET_REVISION
 from omnisync_core.hub import hub_file
 
+from .hub_standin import put_in_hub
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def hub_standin(cache: Path, repo: str, filename: str, source: Path, commit: str = COMMIT, ref: str | None = "main"
-                ) -> Path:  # fmt: skip
-    """Lay ``source`` out in ``cache`` as the Hub cache would hold ``repo``/``filename`` at ``commit``
-    (downloaded by branch ``ref``, or by the commit itself when ``ref`` is None)."""
-    folder = cache / f"models--{repo.replace('/', '--')}"
-    target = folder / "snapshots" / commit / filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    if ref is not None:
-        (folder / "refs").mkdir(exist_ok=True)
-        (folder / "refs" / ref).write_text(commit)
-    return cache
 
 
 def first_frame(path: Path) -> np.ndarray:
@@ -46,8 +34,8 @@ def first_frame(path: Path) -> np.ndarray:
 def hub(tmp_path, shared_weights):
     cache = tmp_path / "hub"
     yunet, scrfd = shared_weights("face_detection_yunet_2023mar.onnx"), shared_weights("scrfd_500m_bnkps.onnx")
-    hub_standin(cache, YUNET_REPO, YUNET_FILE, yunet, YUNET_REVISION, None)  # downloaded at the pinned commits
-    hub_standin(cache, SCRFD_REPO, SCRFD_FILE, scrfd, SCRFD_REVISION, None)
+    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: yunet}, None, YUNET_REVISION)  # downloaded at the pinned commits
+    put_in_hub(cache, SCRFD_REPO, {SCRFD_FILE: scrfd}, None, SCRFD_REVISION)
     return cache
 
 
@@ -91,10 +79,10 @@ def test_detector_weights_come_from_their_pinned_commit(tmp_path, shared_weights
     """Users download the commit the code was tested with; a copy cached from main before the pin still runs
     offline, and a revision the user names is never swapped for another."""
     source, cache = shared_weights("face_detection_yunet_2023mar.onnx"), tmp_path / "hub"
-    hub_standin(cache, YUNET_REPO, YUNET_FILE, source)  # only main's copy, from before the pin
+    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: source}, commit=COMMIT)  # only main's copy, from before the pin
     detector = make_detector("opencv", cache_dir=cache, local_files_only=True)
     assert detector.weights.parent.name == COMMIT
-    hub_standin(cache, YUNET_REPO, YUNET_FILE, source, YUNET_REVISION, None)
+    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: source}, None, YUNET_REVISION)
     for backend in ("opencv", "auto"):
         assert make_detector(backend, cache_dir=cache, local_files_only=True).weights.parent.name == YUNET_REVISION
     other = "f" * 40
@@ -121,7 +109,8 @@ def test_a_failed_download_of_the_pinned_commit_falls_back_to_main_s_copy(tmp_pa
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    cache = hub_standin(tmp_path / "hub", YUNET_REPO, YUNET_FILE, shared_weights("face_detection_yunet_2023mar.onnx"))
+    cache = tmp_path / "hub"
+    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: shared_weights("face_detection_yunet_2023mar.onnx")}, commit=COMMIT)
     code = "from omnisync_core.face import make_detector; print(make_detector('opencv').weights.parent.name)"
     env = dict(os.environ, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="0", PYTHONPATH=str(ROOT),
                HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}")  # fmt: skip
