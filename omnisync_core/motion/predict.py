@@ -1,0 +1,54 @@
+"""Speech -> :class:`MouthMotion` with the trained model (built-in weights by default)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import OmniSyncError
+from .model import MotionWeights, load_motion_weights
+from .speech import at_frames, speech_features
+from .track import MouthMotion, frame_count
+
+BUILTIN = Path(__file__).resolve().parent.parent / "weights" / "motion"
+_CACHE: dict[str, MotionWeights] = {}
+
+
+def load_motion_model(model: str | Path | None = None, device: str | torch.device = "cpu") -> MotionWeights:
+    """``None`` / ``"builtin"``: the weights inside the package; else a folder with config.json,
+    model.safetensors and basis.safetensors (as ``omnisync train-motion`` writes it)."""
+    folder = BUILTIN if model in (None, "", "builtin") else Path(model).expanduser()
+    if not folder.is_dir():
+        raise OmniSyncError(f"motion model folder {folder} does not exist; give the folder `omnisync train-motion` "
+                            "wrote, or leave the option out for the built-in model")  # fmt: skip
+    key = f"{folder.resolve()}|{device}"
+    if key not in _CACHE:
+        _CACHE[key] = load_motion_weights(folder, device)
+    return _CACHE[key]
+
+
+def predict_motion(
+    weights: MotionWeights,
+    wav16k: np.ndarray,
+    fps: Fraction | float,
+    frames: int | None = None,
+    rest: np.ndarray | None = None,
+) -> MouthMotion:
+    """The lip-shape track for speech (16 kHz mono) at ``fps``: ``frames`` frames (default: as long
+    as the speech), on the resting mouth ``rest`` (``[K]`` or ``[T, K]``; default: an average
+    training speaker's)."""
+    wav = np.asarray(wav16k, np.float32)
+    if wav.ndim != 1 or wav.size == 0:
+        raise OmniSyncError("speech for the motion model must be 16 kHz mono samples and not empty")
+    fps = Fraction(fps)
+    frames = frames or frame_count(wav.size / 16000.0, fps)
+    device = next(weights.model.parameters()).device
+    with torch.inference_mode():
+        out = weights.model(speech_features(wav, weights.model.config.features)[None].to(device))[0]  # [N, K] scaled
+        delta = at_frames(out, weights.model.rate, float(fps), frames) * weights.scale.to(device)  # [T, K]
+        delta = delta.cpu().numpy()
+    base = weights.neutral.numpy() if rest is None else np.asarray(rest, np.float32)
+    return MouthMotion(values=base + delta, fps=fps, source="speech")
