@@ -14,7 +14,7 @@ import sys
 from ..errors import OmniSyncError
 
 # Sub-command modules, in the order ``omnisync --help`` lists them.
-COMMAND_MODULES = ["run", "info", "bench", "eval", "comfy", "model", "faces", "data", "train"]
+COMMAND_MODULES = ["run", "info", "bench", "eval", "comfy", "model", "faces", "motion", "data", "train", "train_motion"]
 
 
 def build_parser() -> argparse.ArgumentParser:

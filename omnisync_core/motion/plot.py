@@ -40,8 +40,10 @@ def plot_motion(
     plot_w = width - MARGIN_L - MARGIN_R
     xs = MARGIN_L + np.arange(t) / (t - 1) * plot_w
     heading = title or f"mouth motion ({motion.source}), {len(motion)} frames at {float(motion.fps):g} fps"
-    if other is not None:
+    if other is not None and not title:
         heading += f"   blue: {labels[0]}, red: {labels[1]}"
+    if envelope is not None:
+        heading += "   (grey: speech loudness)"
     draw.text((MARGIN_L, 8), heading, fill="black", font=font)
     for row, name in enumerate(names):
         top = MARGIN_T + row * PANEL_H
@@ -55,8 +57,8 @@ def plot_motion(
             env = np.asarray(envelope, np.float64)
             env = (env - env.min()) / max(env.max() - env.min(), 1e-9)
             ex = MARGIN_L + np.arange(len(env)) / (len(env) - 1) * plot_w
-            for x, e in zip(ex, env, strict=True):
-                draw.line([(x, box[3]), (x, box[3] - e * (box[3] - box[1]))], fill=ENVELOPE)
+            outline = [(float(x), float(box[3] - e * (box[3] - box[1]))) for x, e in zip(ex, env, strict=True)]
+            draw.polygon([(float(ex[0]), box[3])] + outline + [(float(ex[-1]), box[3])], fill=ENVELOPE)
         draw.rectangle(box, outline=(160, 160, 160))
         draw.text((8, top + PANEL_H / 2 - 14), name, fill="black", font=font)
         draw.text((8, top + PANEL_H / 2 + 2), f"{lo:.3f}..{hi:.3f}", fill=(110, 110, 110), font=_font(10))

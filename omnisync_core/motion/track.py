@@ -98,9 +98,9 @@ def write_motion_json(path: str | os.PathLike, motion: MouthMotion) -> None:
 
 def read_motion_json(path: str | os.PathLike) -> MouthMotion:
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise OmniSyncError(f"cannot read the motion track {path}: {error}") from error
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: not JSON, or not text at all
+        raise OmniSyncError(f"cannot read the motion track {path}: it is not a motion JSON file ({error})") from error
     return MouthMotion.from_json(data, where=str(path))
 
 
