@@ -12,10 +12,11 @@ from . import (
     lipsync,
     match_length,
     model_loader,
+    motion,
     noise_init,
 )
 
-STAGES = [model_loader, audio_features, face_detect, noise_init, denoise, decode, blend, lipsync, match_length]
+STAGES = [model_loader, audio_features, motion, face_detect, noise_init, denoise, decode, blend, lipsync, match_length]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

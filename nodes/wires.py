@@ -39,6 +39,9 @@ class OmniSyncFaces:  # wire OMNISYNC_FACES
     crops: torch.Tensor  # [T, 3, S, S] 0..1, aligned face crops
 
 
+# wire OMNISYNC_MOTION: omnisync_core.motion.MouthMotion (values [T, K] named lip-shape components, fps)
+
+
 @dataclass
 class OmniSyncLatent:  # wire OMNISYNC_LATENT
     z_src: torch.Tensor  # [T, C, h, w] source crops in the model's latent space
