@@ -197,35 +197,3 @@ def test_model_found_by_folder_name(model_dir, monkeypatch):
     monkeypatch.setenv("OMNISYNC_MODELS_DIR", str(model_dir.parent))
     loaded = NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load(model_dir.name, device="cpu")[0]
     assert loaded.crop_size == 64 and loaded.loaded.path == model_dir
-
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-KNOWN = __import__("json").loads((ROOT / "tests" / "data" / "core_nodes.json").read_text())["nodes"]
-WORKFLOW_NAMES = ["lipsync_basic", "lipsync_stages", "lipsync_vhs", "portrait_image"]
-
-
-def _load(path):
-    import json
-
-    return json.loads(path.read_text())
-
-
-@pytest.mark.parametrize("name", WORKFLOW_NAMES)
-def test_workflow_twins(name):
-    ui, api = _load(ROOT / "workflows" / f"{name}.json"), _load(ROOT / "workflows" / "api" / f"{name}.json")
-    assert ui["version"] == 0.4
-    assert {str(n["id"]): n["type"] for n in ui["nodes"]} == {k: v["class_type"] for k, v in api.items()}
-    for node_id, node in api.items():
-        t = node["class_type"]
-        assert t in NODE_CLASS_MAPPINGS or t in KNOWN, t
-        declared = NODE_CLASS_MAPPINGS[t].INPUT_TYPES() if t in NODE_CLASS_MAPPINGS else KNOWN[t]["input"]
-        extra = KNOWN.get(t, {}).get("extra_widgets", [])  # VHS format options, added by its frontend
-        names = set(declared["required"]) | set(declared.get("optional", {})) | set(extra)
-        assert set(declared["required"]) <= set(node["inputs"]) <= names, (name, node_id)
-    api_links = {(v[0], v[1], k, key) for k, n in api.items() for key, v in n["inputs"].items() if isinstance(v, list)}
-    by_id = {n["id"]: n for n in ui["nodes"]}
-    ui_links = {(str(a), b, str(c), by_id[c]["inputs"][d]["name"]) for _, a, b, c, d, _ in ui["links"]}
-    assert ui_links == api_links
-    for link_id, a, slot, c, d, kind in ui["links"]:
-        assert by_id[a]["outputs"][slot]["type"] == kind and link_id in by_id[a]["outputs"][slot]["links"]
-        assert by_id[c]["inputs"][d]["link"] == link_id
