@@ -197,3 +197,20 @@ def test_model_found_by_folder_name(model_dir, monkeypatch):
     monkeypatch.setenv("OMNISYNC_MODELS_DIR", str(model_dir.parent))
     loaded = NODE_CLASS_MAPPINGS["OmniSyncModelLoader"]().load(model_dir.name, device="cpu")[0]
     assert loaded.crop_size == 64 and loaded.loaded.path == model_dir
+
+
+def test_image_converts_to_uint8_frames_a_chunk_at_a_time_and_back():
+    from nodes import convert
+
+    image = torch.rand(convert.UINT8_CHUNK * 2 + 3, 6, 5, 4)  # alpha is dropped
+    frames = convert.iter_uint8(image)
+    assert not isinstance(frames, list)  # lazy: the node never holds a converted copy of the batch
+    frames = list(frames)
+    assert len(frames) == image.shape[0] and frames[0].dtype == np.uint8 and frames[0].shape == (6, 5, 3)
+    expected = (image[..., :3] * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(np.stack(frames), expected)
+    back = convert.uint8_to_image(iter(frames), len(frames))
+    assert back.dtype == torch.float32 and back.shape == (image.shape[0], 6, 5, 3)
+    assert torch.allclose(back, torch.from_numpy(expected).float() / 255.0)
+    grey = list(convert.iter_uint8(torch.full((2, 3, 3, 1), 0.5)))
+    assert grey[0].shape == (3, 3, 3) and int(grey[0][0, 0, 0]) == 128
