@@ -39,6 +39,8 @@ MINIMAP = (270, 250)  # the bottom-right corner the frontend's minimap and zoom 
 MARGIN = 16
 MIN_SCALE, MAX_SCALE = 0.75, 1.0  # below ~0.6 the canvas drops node text; 0.75 stays readable
 COLUMN_GAP, ROW_GAP, TITLE_H = 60, 50, 30
+# Loaders and savers go last in their column: the preview the frontend adds once a file is chosen
+# grows the node downwards, where nothing else is.
 
 Link = tuple[int, int]  # (source node id, output slot)
 
@@ -78,7 +80,7 @@ def save_video(video: Link) -> tuple[str, dict[str, Any]]:
 
 
 TEMPLATES = [
-    Template("lipsync_basic", "OmniSync lip sync, one node", [[1, 2, 3, 4], [5], [6, 7]], {
+    Template("lipsync_basic", "OmniSync lip sync, one node", [[3, 4, 1], [2], [5], [6, 7]], {
         1: ("LoadVideo", {"file": "input.mp4"}),
         2: ("GetVideoComponents", {"video": (1, 0)}),
         3: ("LoadAudio", {"audio": "speech.wav"}),
@@ -88,7 +90,7 @@ TEMPLATES = [
         7: save_video((6, 0)),
     }),
     Template("lipsync_stages", "OmniSync lip sync, stage by stage",
-             [[1, 2, 3, 4], [5, 7], [6, 8], [9, 10], [11, 12, 13]], {
+             [[3, 4, 1], [2, 5, 7], [6, 8], [9, 10], [11, 12, 13]], {
         1: ("LoadVideo", {"file": "input.mp4"}),
         2: ("GetVideoComponents", {"video": (1, 0)}),
         3: ("LoadAudio", {"audio": "speech.wav"}),
@@ -103,7 +105,7 @@ TEMPLATES = [
         12: ("CreateVideo", {"images": (11, 0), "fps": (2, 2), "audio": (5, 1)}),
         13: save_video((12, 0)),
     }),
-    Template("lipsync_vhs", "OmniSync lip sync with VideoHelperSuite", [[1, 2], [3, 4], [5], [6]], {
+    Template("lipsync_vhs", "OmniSync lip sync with VideoHelperSuite", [[3, 4, 1], [2], [5], [6]], {
         1: ("VHS_LoadVideo", {"video": "input.mp4", "format": "None"}),
         2: ("VHS_VideoInfoLoaded", {"video_info": (1, 3)}),
         3: ("VHS_LoadAudioUpload", {"audio": "speech.wav"}),
@@ -112,7 +114,7 @@ TEMPLATES = [
         6: ("VHS_VideoCombine", {"images": (5, 0), "audio": (5, 1), "frame_rate": (2, 0),
                                  "filename_prefix": "video/omnisync", "format": "video/h264-mp4"}),
     }),
-    Template("portrait_image", "OmniSync talking portrait from one image", [[1, 2, 3], [4, 5], [6, 7]], {
+    Template("portrait_image", "OmniSync talking portrait from one image", [[2, 3, 1], [4, 5], [6, 7]], {
         1: ("LoadImage", {"image": "portrait.png"}),
         2: ("LoadAudio", {"audio": "speech.wav"}),
         3: model_loader(),
