@@ -6,7 +6,9 @@ ComfyUI's Load Video + Get Video Components and Load Audio hand it (float32 [T, 
         --frames 50 [--backend opencv] [--profile]
 
 Prints seconds per frame and peak RSS for both and their ratio; ``--profile`` adds the node's top
-functions by cumulative time. The node's time counts the node alone (in ComfyUI the model loader is
+functions by cumulative time. ``--comfyui URL --comfyui-pid PID`` also runs workflows/api/lipsync_basic.json
+on that (local) ComfyUI through ``omnisync comfy run`` and reports its execution time (from the
+prompt's history) and the server's peak RSS. The node's time counts the node alone (in ComfyUI the model loader is
 a node of its own and cached); the CLI's counts the whole command (decode, model load, encode).
 """
 
@@ -112,6 +114,31 @@ def node_child(args: argparse.Namespace) -> None:
                       "image_mib": images.numel() * 4 / 2**20}))  # fmt: skip
 
 
+def in_comfyui(args: argparse.Namespace, video: Path, audio: Path, folder: Path) -> tuple[float, float]:
+    """(execution seconds from the history's timestamps, server peak RSS MiB or nan)."""
+    sys.path.insert(0, str(ROOT))
+    from omnisync_core.comfy_client import ComfyServer, Job, load_workflow, run_jobs
+
+    workflow = load_workflow(ROOT / "workflows" / "api" / "lipsync_basic.json")
+    for node in workflow.values():
+        if node["class_type"] == "OmniSyncLipSync":
+            node["inputs"]["backend"] = args.backend
+    outcome = run_jobs([args.comfyui], [Job("bench", {"video": video, "audio": audio})], workflow,
+                       folder / "comfy", show_progress=False)[0]  # fmt: skip
+    if not outcome.ok:
+        raise SystemExit(f"the ComfyUI run failed: {outcome.error}")
+    history = ComfyServer(args.comfyui).get_json("/history")
+    entry = max(history.values(), key=lambda e: e["prompt"][0])
+    stamps = {kind: data["timestamp"] for kind, data in entry["status"]["messages"] if "timestamp" in data}
+    seconds = (stamps["execution_success"] - stamps["execution_start"]) / 1000
+    rss = float("nan")
+    if args.comfyui_pid:
+        for line in Path(f"/proc/{args.comfyui_pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+    return seconds, rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, required=True)
@@ -119,6 +146,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=50, help="frames of the video to use (default 50)")
     parser.add_argument("--backend", default="auto", help="face detector for both (default auto)")
     parser.add_argument("--profile", action="store_true", help="print the node's top functions (stderr)")
+    parser.add_argument("--comfyui", metavar="URL", help="also run the basic API workflow on this ComfyUI")
+    parser.add_argument("--comfyui-pid", type=int, help="that server's process id (for its peak RSS)")
     parser.add_argument("--node-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.node_child:
@@ -139,12 +168,16 @@ def main() -> None:
             raise SystemExit("the node run failed")
         figures = json.loads(process.stdout.read().strip().splitlines()[-1])
         node_rss = usage.ru_maxrss / 1024
+        server = in_comfyui(args, video, audio, folder) if args.comfyui else None
     print(f"clip: {args.video.name}, {frames} frames at {fps:.3f} fps, detector {args.backend}")
     node_s = figures["node_s"]
     print(f"omnisync run:   {cli_s:7.1f} s whole command ({cli_s / frames:.2f} s/frame), peak RSS {cli_rss:6.0f} MiB")
     print(f"Lip Sync node:  {node_s:7.1f} s node alone ({node_s / frames:.2f} s/frame), {node_wall:.1f} s whole "
           f"process, peak RSS {node_rss:6.0f} MiB (the IMAGE it is given: {figures['image_mib']:.0f} MiB)")
     print(f"ratio node / CLI: time {node_s / cli_s:.2f}, peak RSS {node_rss / cli_rss:.2f}")
+    if server is not None:
+        print(f"ComfyUI {args.comfyui}: prompt executed in {server[0]:.1f} s ({server[0] / frames:.2f} s/frame), "
+              f"server peak RSS {server[1]:.0f} MiB; ratio to the CLI: time {server[0] / cli_s:.2f}")
 
 
 if __name__ == "__main__":
