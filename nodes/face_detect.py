@@ -18,11 +18,15 @@ BACKENDS = ["auto", "opencv", "insightface", "dlib"]
 CHOICES = ["largest", "centre", "left", "right", "index:0", "index:1", "index:2"]
 
 
+def track_faces(uint8, count, backend="auto", face="largest", detect_every=5, crop_size=256, fps=25.0):
+    """``count`` uint8 [H, W, 3] frames (any iterable) -> FaceTrack, with ComfyUI's progress bar and interrupt."""
+    return track_video(uint8, backend, crop_size, detect_every, face, progress=progress_bar(count),
+                       cancelled=cancelled, total=count, fps=fps)  # fmt: skip
+
+
 def detect_faces(frames, backend="auto", face="largest", detect_every=5, crop_size=256, fps=25.0):
     """frames [T, 3, H, W] 0..1 -> OmniSyncFaces."""
-    uint8 = frames_to_uint8(frames)
-    track = track_video(uint8, backend, crop_size, detect_every, face, progress=progress_bar(len(uint8)),
-                        cancelled=cancelled, total=len(uint8), fps=fps)  # fmt: skip
+    track = track_faces(frames_to_uint8(frames), frames.shape[0], backend, face, detect_every, crop_size, fps)
     return OmniSyncFaces(track, crop_faces(frames, track))
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings
 from omnisync_core.pipeline import default_model
@@ -12,8 +9,8 @@ from omnisync_core.streaming import BlendSettings, lipsync_stream
 
 from .audio_features import audio_features
 from .blend import MASK_INPUTS
-from .convert import frames_to_uint8, image_to_frames, track_to_audio
-from .face_detect import BACKENDS, CHOICES, detect_faces
+from .convert import check_image, iter_uint8, track_to_audio, uint8_to_image
+from .face_detect import BACKENDS, CHOICES, track_faces
 from .model_loader import OmniSyncModelLoader
 from .runtime import CATEGORY, cancelled, check_fps, progress_bar
 
@@ -68,18 +65,17 @@ class OmniSyncLipSync:
             face="largest", detect_every=5, window=8, overlap=2, mask="lower", feather=0.04, color_match="lab",
             poisson=False, edit_region=1.5):  # fmt: skip
         rate = check_fps(fps)
-        frames = image_to_frames(images)
+        n = check_image(images).shape[0]
         model = model if model is not None else default_loaded_model()
-        n = frames.shape[0]
         speech = audio_features(audio, model, fps, n)
-        faces = detect_faces(frames, backend, face, detect_every, model.crop_size, float(rate))
+        # two passes over the IMAGE, each converting a few frames at a time: no copy of the batch
+        track = track_faces(iter_uint8(images), n, backend, face, detect_every, model.crop_size, float(rate))
         settings = LipSyncSettings.from_config(model.loaded.config, steps=steps, seed=seed, tau=tau, w_peak=w_peak,
                                                window=window, overlap=overlap, edit_region=edit_region)  # fmt: skip
         blend = BlendSettings(mask, feather, color_match, poisson)
-        out = lipsync_stream(frames_to_uint8(frames), faces.track, speech.features, rate, model.loaded, settings,
-                             blend, model.device, model.dtype, progress_bar(n), cancelled)  # fmt: skip
-        result = torch.from_numpy(np.stack(list(out))).float() / 255.0  # [T, H, W, 3]
-        return (result, track_to_audio(speech.track))
+        out = lipsync_stream(iter_uint8(images), track, speech.features, rate, model.loaded, settings, blend,
+                             model.device, model.dtype, progress_bar(n), cancelled)  # fmt: skip
+        return (uint8_to_image(out, n), track_to_audio(speech.track))  # [T, H, W, 3]
 
 
 NODES = {"OmniSyncLipSync": (OmniSyncLipSync, "OmniSync Lip Sync")}

@@ -11,6 +11,8 @@ FakeLipSync joins video and audio bytes with ``steps`` progress messages; SaveVi
 VHS_VideoCombine (``gifs``), SaveAudio (``audio``) and PreviewImage (``temp``) write outputs;
 FailNode raises. ``die_after_progress=N`` makes the server vanish (all sockets closed,
 listener gone) after its N-th progress message: a server that disappears mid-job.
+``history_delay=S`` writes ``/history`` S seconds after ``execution_success`` (as a busy ComfyUI
+does: its worker writes history after the executor has sent that message), ``None`` never.
 """
 
 from __future__ import annotations
@@ -85,11 +87,18 @@ class _ExecutionError(Exception):
 class FakeComfyUI:
     """``with FakeComfyUI(tmp_path) as server: server.url`` -> ``http://127.0.0.1:PORT``."""
 
-    def __init__(self, root: Path, die_after_progress: int | None = None, step_delay: float = 0.01) -> None:
+    def __init__(
+        self,
+        root: Path,
+        die_after_progress: int | None = None,
+        step_delay: float = 0.01,
+        history_delay: float | None = 0.0,
+    ) -> None:
         self.input_dir, self.output_dir, self.temp_dir = root / "input", root / "output", root / "temp"
         for folder in (self.input_dir, self.output_dir, self.temp_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.die_after_progress, self.step_delay = die_after_progress, step_delay
+        self.history_delay = history_delay
         self.history: dict[str, dict[str, Any]] = {}
         self.prompts: list[dict[str, Any]] = []  # every accepted /prompt body, for tests
         self.clients: dict[str, tuple[socket.socket, threading.Lock]] = {}
@@ -286,6 +295,10 @@ class FakeComfyUI:
         else:
             emit("execution_success", {"timestamp": int(time.time() * 1000)})
             status = {"status_str": "success", "completed": True, "messages": messages}
+        if self.history_delay is None:
+            self.send("executing", {"node": None, "prompt_id": prompt_id}, client_id)
+            return
+        time.sleep(self.history_delay)
         self.history[prompt_id] = {
             "prompt": [number, prompt_id, prompt, {"client_id": client_id}, list(ui_outputs)],
             "outputs": ui_outputs,

@@ -115,6 +115,29 @@ def test_progress_follows_the_websocket(tmp_path, files):
     assert len(paths) == 3
 
 
+def test_waits_for_history_written_after_execution_success(tmp_path, files):
+    """ComfyUI sends execution_success before its worker writes /history: the client must wait."""
+    job = Job("face", {"video": files["face.mp4"], "audio": files["speech.wav"]})
+    with FakeComfyUI(tmp_path / "server", history_delay=0.6) as server:
+        paths = run_job(ComfyServer(server.url), job, WORKFLOW, tmp_path / "out", RecordingBar())
+    assert (tmp_path / "out" / "video" / "omnisync_00001_.mp4").read_bytes() == lipsync_bytes(b"VIDEO-A", b"AUDIO")
+    assert len(paths) == 3
+
+
+def test_history_that_never_comes_is_one_clear_error(tmp_path, files, monkeypatch, capsys):
+    from omnisync_core.comfy_client import download
+
+    monkeypatch.setattr(download, "HISTORY_WAIT_S", 0.5)
+    with FakeComfyUI(tmp_path / "server", history_delay=None) as server:
+        rc = omnisync(monkeypatch, str(write_workflow(tmp_path)), "--server", server.url, "--input",
+                      f"video={files['face.mp4']}", "--input", f"audio={files['speech.wav']}",
+                      "--out", str(tmp_path / "out"))  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "wrote no /history entry" in err and "within 0.5 s" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.mp4"))
+
+
 def test_validation_errors_are_printed_per_node(tmp_path, files, monkeypatch, capsys):
     graph = json.loads(json.dumps(WORKFLOW))
     del graph["4"]["inputs"]["filename_prefix"]

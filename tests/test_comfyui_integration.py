@@ -2,19 +2,14 @@
 headless through ``omnisync comfy run``'s client, the produced video checked with PyAV.
 
 Skipped unless OMNISYNC_COMFYUI_DIR is a ComfyUI checkout and OMNISYNC_COMFYUI_PYTHON the python
-of an environment that runs it (``pytest -m comfyui``). OMNISYNC_COMFYUI_ARGS adds server
-arguments (default ``--cpu``). The server gets its own base directory (custom_nodes with this
-pack linked in, input, output) under pytest's tmp folder, so the checkout is not touched.
+of an environment that runs it (``pytest -m comfyui``; all settings in tests/comfyui_server.py).
+The server gets its own base directory (custom_nodes with this pack linked in, input, output)
+under pytest's tmp folder, so the checkout is not touched.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import socket
-import subprocess
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,29 +19,17 @@ import pytest
 from omnisync_core.comfy_client import ComfyServer, Job, load_workflow, run_jobs
 from omnisync_core.comfy_client.graph import loaders_by_kind
 from omnisync_core.errors import OmniSyncError
+from tests.comfyui_server import SKIP_REASON, configured, running_comfyui
 
 pytestmark = pytest.mark.comfyui
 
 ROOT = Path(__file__).resolve().parents[1]
-COMFY_DIR = os.environ.get("OMNISYNC_COMFYUI_DIR")
-COMFY_PYTHON = os.environ.get("OMNISYNC_COMFYUI_PYTHON")
 WORKFLOWS = sorted((ROOT / "workflows" / "api").glob("*.json"))
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".gif"}
 CLIP_FRAMES, CLIP_FPS, CLIP_WIDTH = 25, 25, 160
 
-if not (
-    COMFY_DIR and COMFY_PYTHON and (Path(COMFY_DIR) / "main.py").is_file() and Path(COMFY_PYTHON).exists()
-):
-    pytest.skip(
-        "set OMNISYNC_COMFYUI_DIR (a ComfyUI checkout) and OMNISYNC_COMFYUI_PYTHON (its python)",
-        allow_module_level=True,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+if not configured():
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 
 def _tiny_model(models_dir: Path) -> None:
@@ -72,49 +55,10 @@ def _tiny_model(models_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def comfyui(tmp_path_factory):
     """A real ComfyUI on a loopback port with this pack in its custom_nodes; yields (url, log path)."""
-    import requests
-
-    comfy_dir = Path(COMFY_DIR)
     base = tmp_path_factory.mktemp("comfy_base")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / "ComfyUI-OmniSync").symlink_to(ROOT, target_is_directory=True)
     _tiny_model(base / "models" / "omnisync")
-    port = _free_port()
-    args = [COMFY_PYTHON, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch"]
-    args += shlex.split(os.environ.get("OMNISYNC_COMFYUI_ARGS", "--cpu"))
-    cli_args = (comfy_dir / "comfy" / "cli_args.py").read_text(encoding="utf-8")
-    if "--base-directory" not in cli_args:
-        pytest.skip(
-            "this ComfyUI has no --base-directory option; the test needs it to stay out of the checkout"
-        )
-    args += ["--base-directory", str(base)]
-    if "--database-url" in cli_args:
-        args += ["--database-url", "sqlite:///:memory:"]
-    log_path = base / "comfyui.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"ComfyUI exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(url + "/object_info", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"ComfyUI did not answer within 300 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(1)
-        yield url, log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_comfyui(base) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

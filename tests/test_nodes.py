@@ -199,33 +199,18 @@ def test_model_found_by_folder_name(model_dir, monkeypatch):
     assert loaded.crop_size == 64 and loaded.loaded.path == model_dir
 
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-KNOWN = __import__("json").loads((ROOT / "tests" / "data" / "core_nodes.json").read_text())["nodes"]
-WORKFLOW_NAMES = ["lipsync_basic", "lipsync_stages", "lipsync_vhs", "portrait_image"]
+def test_image_converts_to_uint8_frames_a_chunk_at_a_time_and_back():
+    from nodes import convert
 
-
-def _load(path):
-    import json
-
-    return json.loads(path.read_text())
-
-
-@pytest.mark.parametrize("name", WORKFLOW_NAMES)
-def test_workflow_twins(name):
-    ui, api = _load(ROOT / "workflows" / f"{name}.json"), _load(ROOT / "workflows" / "api" / f"{name}.json")
-    assert ui["version"] == 0.4
-    assert {str(n["id"]): n["type"] for n in ui["nodes"]} == {k: v["class_type"] for k, v in api.items()}
-    for node_id, node in api.items():
-        t = node["class_type"]
-        assert t in NODE_CLASS_MAPPINGS or t in KNOWN, t
-        declared = NODE_CLASS_MAPPINGS[t].INPUT_TYPES() if t in NODE_CLASS_MAPPINGS else KNOWN[t]["input"]
-        extra = KNOWN.get(t, {}).get("extra_widgets", [])  # VHS format options, added by its frontend
-        names = set(declared["required"]) | set(declared.get("optional", {})) | set(extra)
-        assert set(declared["required"]) <= set(node["inputs"]) <= names, (name, node_id)
-    api_links = {(v[0], v[1], k, key) for k, n in api.items() for key, v in n["inputs"].items() if isinstance(v, list)}
-    by_id = {n["id"]: n for n in ui["nodes"]}
-    ui_links = {(str(a), b, str(c), by_id[c]["inputs"][d]["name"]) for _, a, b, c, d, _ in ui["links"]}
-    assert ui_links == api_links
-    for link_id, a, slot, c, d, kind in ui["links"]:
-        assert by_id[a]["outputs"][slot]["type"] == kind and link_id in by_id[a]["outputs"][slot]["links"]
-        assert by_id[c]["inputs"][d]["link"] == link_id
+    image = torch.rand(convert.UINT8_CHUNK * 2 + 3, 6, 5, 4)  # alpha is dropped
+    frames = convert.iter_uint8(image)
+    assert not isinstance(frames, list)  # lazy: the node never holds a converted copy of the batch
+    frames = list(frames)
+    assert len(frames) == image.shape[0] and frames[0].dtype == np.uint8 and frames[0].shape == (6, 5, 3)
+    expected = (image[..., :3] * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(np.stack(frames), expected)
+    back = convert.uint8_to_image(iter(frames), len(frames))
+    assert back.dtype == torch.float32 and back.shape == (image.shape[0], 6, 5, 3)
+    assert torch.allclose(back, torch.from_numpy(expected).float() / 255.0)
+    grey = list(convert.iter_uint8(torch.full((2, 3, 3, 1), 0.5)))
+    assert grey[0].shape == (3, 3, 3) and int(grey[0][0, 0, 0]) == 128

@@ -6,11 +6,11 @@ import argparse
 
 EPILOG = """\
 examples:
-  omnisync comfy run workflows/api/lipsync.json --server http://127.0.0.1:8188 \\
+  omnisync comfy run workflows/api/lipsync_basic.json --server http://127.0.0.1:8188 \\
       --input video=face.mp4 --input audio=speech.wav --out out/
-  omnisync comfy run workflows/api/lipsync.json --server http://gpu1:8188 --server http://gpu2:8188 \\
+  omnisync comfy run workflows/api/lipsync_basic.json --server http://gpu1:8188 --server http://gpu2:8188 \\
       --input video=a.mp4 --input video=b.mp4 --input audio=speech.wav --out out/
-  omnisync comfy run workflows/api/lipsync.json --server http://127.0.0.1:8188 --jobs jobs.json --out out/
+  omnisync comfy run workflows/api/lipsync_basic.json --server http://127.0.0.1:8188 --jobs jobs.json --out out/
 
 --input KIND=PATH uploads PATH and writes it into the workflow's one loader of that kind
 (video: LoadVideo, VHS_LoadVideo; audio: LoadAudio, VHS_LoadAudioUpload; image: LoadImage).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..filemode import atomic_file
 from .connection import ComfyServer, ServerGone
 
 DOWNLOAD_TIMEOUT = (5.0, 600.0)
+HISTORY_WAIT_S = 60.0  # ComfyUI writes /history after it sends execution_success; under load, seconds later
 
 
 def output_refs(history_entry: dict[str, Any], include_temp: bool = False) -> list[dict[str, str]]:
@@ -68,10 +70,30 @@ def history_entry(server: ComfyServer, prompt_id: str) -> dict[str, Any] | None:
     return server.get_json(f"/history/{prompt_id}").get(prompt_id)
 
 
+def wait_for_history(server: ComfyServer, prompt_id: str, wait_s: float | None = None) -> dict[str, Any]:
+    """The entry of a prompt the websocket reported finished. ComfyUI sends ``execution_success``
+    before its worker writes ``/history``, so poll (0.05 s, doubling to 1 s) for at most ``wait_s``
+    seconds (default ``HISTORY_WAIT_S``)."""
+    wait_s = HISTORY_WAIT_S if wait_s is None else wait_s
+    give_up = time.monotonic() + wait_s
+    pause = 0.05
+    while True:
+        entry = history_entry(server, prompt_id)
+        if entry is not None:
+            return entry
+        left = give_up - time.monotonic()
+        if left <= 0:
+            raise OmniSyncError(
+                f"ComfyUI at {server.url} reported prompt {prompt_id} finished but wrote no /history entry "
+                f"for it within {wait_s:g} s; the server may be overloaded or its history cleared: run the "
+                "job again (its outputs may already be in the server's output folder)"
+            )
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
+
+
 def download_outputs(
-    server: ComfyServer, prompt_id: str, out_dir: Path, include_temp: bool = False
+    server: ComfyServer, entry: dict[str, Any], out_dir: Path, include_temp: bool = False
 ) -> list[Path]:
-    entry = history_entry(server, prompt_id)
-    if entry is None:
-        raise OmniSyncError(f"ComfyUI at {server.url} has no history for prompt {prompt_id}")
+    """Every output file of a finished prompt's history entry, into ``out_dir``."""
     return [download_ref(server, ref, out_dir) for ref in output_refs(entry, include_temp)]

@@ -77,8 +77,11 @@ def interrupted_text(data: dict[str, Any], graph: Graph) -> str:
 def _check_history(server: ComfyServer, prompt_id: str, graph: Graph) -> bool:
     """True when history shows the prompt finished well; raises if it finished badly."""
     entry = history_entry(server, prompt_id)
-    if entry is None:
-        return False
+    return entry is not None and check_entry(entry, server, prompt_id, graph)
+
+
+def check_entry(entry: dict[str, Any], server: ComfyServer, prompt_id: str, graph: Graph) -> bool:
+    """True when a history entry shows the prompt finished well; raises if it finished badly."""
     status = entry.get("status") or {}
     if status.get("status_str") == "error":
         for kind, data in status.get("messages", []):

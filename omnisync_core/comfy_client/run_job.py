@@ -10,8 +10,8 @@ from typing import Any
 
 from ..cancel import Cancelled
 from .connection import ComfyServer, ServerGone
-from .download import download_outputs
-from .follow import Bar, JobTimeout, follow, open_socket
+from .download import download_outputs, wait_for_history
+from .follow import Bar, JobTimeout, check_entry, follow, open_socket
 from .graph import Graph, rewrite_graph
 from .jobs import Job
 from .submit import submit
@@ -66,5 +66,7 @@ def run_job(
             raise
     finally:
         ws.close()
+    entry = wait_for_history(server, prompt_id)
+    check_entry(entry, server, prompt_id, graph)
     bar.set_description_str("downloading")
-    return download_outputs(server, prompt_id, out_dir, include_temp)
+    return download_outputs(server, entry, out_dir, include_temp)
