@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from .audio.decode import FEATURE_RATE, AudioTrack, load_audio_track, resample
 from .cancel import check
+from .devices import resolve_device
 from .errors import OmniSyncError
 from .face import FaceTrack
+from .run_checks import check_run_settings
 from .streaming import BlendSettings, lipsync_stream
 from .timeline import LengthPolicy, fit_audio, iter_planned_frames, plan_length
 from .video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
@@ -59,17 +59,6 @@ class RunReport:
     model: str | None  # what re-generated the mouth; None: faces passed through unchanged
 
 
-def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bf16" if device.startswith("cuda") else "fp32"
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if dtype not in dtypes:
-        raise OmniSyncError(f"unknown dtype '{dtype}'; choose fp32, bf16 or fp16")
-    return torch.device(device), dtypes[dtype]
-
-
 NO_MODEL = "none"  # RunSettings.model / --model value: no re-generation
 
 
@@ -96,6 +85,7 @@ def track_source(video: str | os.PathLike, info: VideoInfo, settings: RunSetting
             progress(i + 1, info.frame_count)
     if not records:
         raise OmniSyncError(f"'{video}' has no frames")
+    tracker.check_choice()
     return FaceTrack.from_frames(records, tracker.crop_size, tracker.frame_size, fade=settings.fade)
 
 
@@ -116,6 +106,7 @@ def run_file(
     ``progress(stage, done, total)`` is called with stage ``faces`` (pass 1: tracking the
     source) and ``lipsync`` (pass 2: generating, blending and writing)."""
     settings = settings or RunSettings()
+    check_run_settings(settings)
     check_output_path(out, settings.overwrite)
     info = probe_video(video)
     speech: AudioTrack = load_audio_track(audio)

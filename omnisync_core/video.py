@@ -29,6 +29,8 @@ from .filemode import normal_file_mode
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_IMAGE_FPS = Fraction(25)
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
 
@@ -204,6 +206,14 @@ def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
+def check_encoder_settings(crf: int, preset: str) -> None:
+    """Fail early, before any work, on settings the h264 encoder would reject."""
+    if not 0 <= crf <= 51:
+        raise OmniSyncError(f"--crf must be from 0 (lossless) to 51 (worst), got {crf}; 18 looks like the source")
+    if preset not in X264_PRESETS:
+        raise OmniSyncError(f"the h264 encoder has no preset '{preset}'; choose one of {', '.join(X264_PRESETS)}")
+
+
 class VideoWriter:
     """Atomic h264 writer: frames stream in, audio is muxed interleaved, rename on close.
 
@@ -221,6 +231,7 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "medium",
     ):
+        check_encoder_settings(crf, preset)
         self.path = check_output_path(path, overwrite)
         self.fps = Fraction(fps).limit_denominator(100000)
         self.audio = _aac_ready(audio) if audio is not None else None

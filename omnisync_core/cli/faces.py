@@ -69,6 +69,7 @@ def _faces(args: argparse.Namespace) -> int:
                         frame, r.valid, r.box, r.kps, r.landmarks, r.affine, args.crop_size, r.score, args.mask
                     )
                 )
+        tracker.check_choice()
     except BaseException:
         if writer is not None:
             writer.abort()
