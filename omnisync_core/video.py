@@ -1,9 +1,11 @@
 """Streaming video decode and encode with PyAV.
 
-Decoding puts every source on a constant frame-rate grid: frame ``k`` is the picture on
-screen at time ``k / fps``. Constant-rate sources come out frame for frame; variable-rate
-sources (phone video, screen captures) are resampled by their timestamps, so audio stays in
-sync whatever the source did. Still images and animated images are sources too.
+Decoding turns phone video upright (its display rotation) and puts every source on a constant
+frame-rate grid: frame ``k`` is the picture on screen at time ``k / fps``. Constant-rate sources
+come out frame for frame; variable-rate sources (phone video, screen captures) are resampled by
+their timestamps, so audio stays in sync whatever the source did; a stream whose nominal rate is
+its time base (90000/1) gets the rate its timestamps show. Still images and animated images are
+sources too.
 
 Encoding writes h264 / yuv420p (AAC audio muxed in, interleaved as frames arrive) into a
 temporary file beside the target and renames it when complete, so an interrupted run never
@@ -45,6 +47,7 @@ class VideoInfo:
     has_audio: bool
     variable_frame_rate: bool = False
     is_image: bool = False
+    rotation: int = 0  # degrees counter-clockwise the stored pictures are turned to show upright (phone video)
 
 
 def _open_error(path: Path, error: Exception) -> OmniSyncError:
@@ -80,11 +83,63 @@ def _image_frames(path: Path) -> tuple[list[np.ndarray], Fraction]:
 
 
 # ----------------------------------------------------------------------------- probing
-def _nominal_fps(stream) -> Fraction:
-    for rate in (stream.base_rate, stream.average_rate, stream.guessed_rate):
-        if rate:
+COMMON_RATES = tuple(Fraction(r) for r in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50,
+                                            Fraction(60000, 1001), 60, 72, 90, 100, Fraction(120000, 1001), 120,
+                                            144, 240))  # fmt: skip
+
+
+def measured_rate(times: np.ndarray) -> Fraction | None:
+    """The frame rate the timestamps (s, sorted) show: one over the median step, snapped to a common rate
+    within 1.5 % (jitter of a few ms and dropped frames do not move it); None for fewer than 3 frames."""
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    if len(steps) < 2:
+        return None
+    rate = 1.0 / float(np.median(steps))
+    near = min(COMMON_RATES, key=lambda r: abs(float(r) - rate))
+    return near if abs(float(near) - rate) <= 0.015 * rate else Fraction(rate).limit_denominator(1001)
+
+
+def grid_rate(stream, times: np.ndarray) -> Fraction:
+    """The constant grid a stream is put on: its nominal rate (r_frame_rate) unless that is finer than the
+    frames really are. A stream with jittery timestamps can report its time base (90000/1) as r_frame_rate;
+    a grid that fine would plan 90000 frames a second, so then the rate comes from the timestamps (their
+    median step: dropped frames lower the average rate, not the median), and the average rate is the last
+    resort."""
+    measured = measured_rate(times)
+    nominal = stream.base_rate
+    if nominal and float(nominal) <= 1000 and (measured is None or float(nominal) <= 1.5 * float(measured)):
+        return Fraction(nominal.numerator, nominal.denominator)
+    if measured is not None:
+        return measured
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate and float(rate) <= 1000:
             return Fraction(rate.numerator, rate.denominator)
-    raise OmniSyncError(f"the video stream of '{stream.container.name}' has no frame rate")
+    raise OmniSyncError(f"the video stream of '{stream.container.name}' has no usable frame rate")
+
+
+def quarter_turns(rotation: float) -> int:
+    """A display-matrix rotation (degrees counter-clockwise, as PyAV's ``VideoFrame.rotation`` gives it)
+    -> the number of 90-degree counter-clockwise turns (0..3) that show the picture upright."""
+    return round(float(rotation or 0) / 90.0) % 4
+
+
+def upright(frame) -> np.ndarray:
+    """A decoded PyAV video frame as uint8 [H, W, 3] RGB the way players show it: turned by its display
+    matrix (a phone held upright stores landscape pictures and a rotation)."""
+    picture = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(getattr(frame, "rotation", 0))
+    return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+
+
+def _first_frame_rotation(path: Path) -> int:
+    """The display rotation of the first decodable picture (0 when none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            return quarter_turns(getattr(frame, "rotation", 0)) * 90
+    return 0
 
 
 def _scan_timestamps(container, stream) -> np.ndarray:
@@ -112,20 +167,23 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             stream = container.streams.video[0]
             has_audio = bool(container.streams.audio)
             width, height = stream.codec_context.width, stream.codec_context.height
-            fps = _nominal_fps(stream)
             times = _scan_timestamps(container, stream)
+            fps = grid_rate(stream, times)
+        rotation = _first_frame_rotation(path) if len(times) else 0
     except OmniSyncError:
         raise
     except Exception as error:
         raise _open_error(path, error) from error
     if len(times) == 0:
         raise OmniSyncError(f"'{path}' holds no video frames; the file may be truncated")
+    if rotation in (90, 270):  # shown upright, the picture is portrait
+        width, height = height, width
     steps = np.diff(times)
     frame_time = 1.0 / float(fps)
     variable = bool(len(steps) and (np.abs(steps - frame_time) > 0.25 * frame_time).any())
     duration = float(times[-1] - times[0]) + frame_time
     frame_count = len(times) if not variable else max(1, round(duration * float(fps)))
-    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False)
+    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False, rotation)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -137,7 +195,7 @@ def _decoded(container, stream, start_time: float) -> Iterator[tuple[float, np.n
     for frame in container.decode(stream):
         if frame.pts is None:
             continue
-        yield (frame.pts - first) * float(stream.time_base), frame.to_ndarray(format="rgb24")
+        yield (frame.pts - first) * float(stream.time_base), upright(frame)
 
 
 def _on_grid(decoded: Iterator[tuple[float, np.ndarray]], fps: Fraction, start: int, stop: int):
