@@ -16,7 +16,7 @@ from pathlib import Path
 from .audio.decode import FEATURE_RATE, AudioTrack, load_audio_track, resample
 from .cancel import check
 from .devices import resolve_device
-from .errors import OmniSyncError
+from .errors import OmniSyncError, warn
 from .face import FaceTrack
 from .run_checks import check_run_settings
 from .streaming import BlendSettings, lipsync_stream
@@ -109,6 +109,8 @@ def run_file(
     check_run_settings(settings)
     check_output_path(out, settings.overwrite)
     info = probe_video(video)
+    if info.truncation_warning():
+        warn(info.truncation_warning())
     speech: AudioTrack = load_audio_track(audio)
     plan = plan_length(info.frame_count, info.fps, speech.duration, settings.length_policy)
     speech = AudioTrack(fit_audio(speech.samples, plan.audio_samples(speech.sample_rate)), speech.sample_rate)

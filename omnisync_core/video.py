@@ -48,6 +48,14 @@ class VideoInfo:
     variable_frame_rate: bool = False
     is_image: bool = False
     rotation: int = 0  # degrees counter-clockwise the stored pictures are turned to show upright (phone video)
+    declared_duration: float | None = None  # what the container says the stream lasts (None: it does not say)
+
+    def truncation_warning(self) -> str | None:
+        """A warning when much less can be decoded than the container declares (a file cut short)."""
+        if self.declared_duration is None or self.duration >= 0.9 * self.declared_duration - 0.05:
+            return None
+        return (f"'{self.path}' is cut short: only {self.duration:.2f} s of its {self.declared_duration:.2f} s can "
+                "be decoded (the file is probably truncated: copy or export it again); going on with what is there")
 
 
 def _open_error(path: Path, error: Exception) -> OmniSyncError:
@@ -169,6 +177,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             width, height = stream.codec_context.width, stream.codec_context.height
             times = _scan_timestamps(container, stream)
             fps = grid_rate(stream, times)
+            declared = float(stream.duration * stream.time_base) if stream.duration else None
         rotation = _first_frame_rotation(path) if len(times) else 0
     except OmniSyncError:
         raise
@@ -183,7 +192,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     variable = bool(len(steps) and (np.abs(steps - frame_time) > 0.25 * frame_time).any())
     duration = float(times[-1] - times[0]) + frame_time
     frame_count = len(times) if not variable else max(1, round(duration * float(fps)))
-    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False, rotation)
+    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False, rotation,
+                     declared)
 
 
 # ----------------------------------------------------------------------------- decoding

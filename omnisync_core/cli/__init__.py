@@ -43,8 +43,24 @@ def _stop_on_sigterm() -> None:
         pass
 
 
+def _warnings_to_stderr() -> None:
+    """The library's warnings as ``omnisync: warning: ...`` lines (info messages stay quiet)."""
+    import logging
+
+    logger = logging.getLogger("omnisync_core")
+    if any(getattr(h, "omnisync_cli", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler()  # sys.stderr at the time of each message
+    handler.setFormatter(logging.Formatter("omnisync: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    handler.omnisync_cli = True
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     _stop_on_sigterm()
+    _warnings_to_stderr()
     try:
         args = build_parser().parse_args(argv)
         result = args.func(args)
