@@ -28,6 +28,7 @@ import numpy as np
 from .audio.decode import AudioTrack
 from .errors import OmniSyncError
 from .filemode import normal_file_mode
+from .partials import partial_prefix, remove_stale_partials, write_error
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_IMAGE_FPS = Fraction(25)
@@ -304,9 +305,9 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(100000)
         self.audio = _aac_ready(audio) if audio is not None else None
         self.crf, self.preset = crf, preset
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
-        )
+        remove_stale_partials(self.path.parent if str(self.path.parent) else Path("."))
+        fd, temp = tempfile.mkstemp(prefix=partial_prefix(self.path), suffix=f".partial{self.path.suffix}",
+                                    dir=self.path.parent)  # fmt: skip
         os.close(fd)
         self._temp = Path(temp)
         self._container = None
@@ -330,6 +331,13 @@ class VideoWriter:
             layout = "mono" if self.audio.channels == 1 else "stereo"
             self._audio = self._container.add_stream("aac", rate=self.audio.sample_rate, layout=layout)
 
+    def _mux(self, packet) -> None:
+        try:
+            self._container.mux(packet)
+        except OSError as error:  # a full disk, a vanished mount: one line, and the partial file goes
+            self.abort()
+            raise write_error(error, self.path) from error
+
     def write(self, frame: np.ndarray) -> None:
         """Append one uint8 [H, W, 3] RGB frame (odd sizes are padded to even by one pixel)."""
         import av
@@ -343,7 +351,7 @@ class VideoWriter:
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         picture.pts = self.frames_written
         for packet in self._video.encode(picture):
-            self._container.mux(packet)
+            self._mux(packet)
         self.frames_written += 1
         if self._audio is not None:
             self._encode_audio_until(round(self.frames_written / self.fps * self.audio.sample_rate))
@@ -361,11 +369,11 @@ class VideoWriter:
             frame.sample_rate = self.audio.sample_rate
             frame.pts = self._audio_done
             for packet in self._audio.encode(frame):
-                self._container.mux(packet)
+                self._mux(packet)
             self._audio_done += chunk.shape[1]
         if final:
             for packet in self._audio.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns the output path.
@@ -377,10 +385,13 @@ class VideoWriter:
             raise OmniSyncError("no frames were produced, so no video was written")
         try:
             for packet in self._video.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
             if self._audio is not None:
                 self._encode_audio_until(self.audio.samples.shape[1], final=True)
-            self._container.close()
+            try:
+                self._container.close()
+            except OSError as error:
+                raise write_error(error, self.path) from error
             self._container = None
             os.chmod(self._temp, normal_file_mode())  # mkstemp made it private; give it a normal file's mode
             if not _publish(self._temp, self.path):
@@ -415,12 +426,13 @@ class VideoWriter:
 def _publish(temp: Path, target: Path) -> bool:
     """Rename ``temp`` to ``target`` unless an interrupt is pending; True when renamed.
 
-    SIGINT / SIGTERM handled in Python (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM handler)
+    SIGINT / SIGTERM / SIGHUP handled in Python (Ctrl-C's KeyboardInterrupt, the CLI's handler)
     are held during the rename, so the run has one commit point: an interrupt that arrived
     before it cancels the output (its handler raises as soon as they are released, and the
     caller deletes the temporary file); one arriving after the rename is dropped, because the
     output is then complete and in place."""
-    held = {s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))}
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    held = {s for s in signals if callable(signal.getsignal(s))}
     if not held or not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         os.replace(temp, target)
         return True
