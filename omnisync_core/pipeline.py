@@ -15,9 +15,11 @@ from pathlib import Path
 
 from .audio.decode import FEATURE_RATE, AudioTrack, load_audio_track, resample
 from .cancel import check
+from .containers import container_for
 from .devices import resolve_device
 from .errors import OmniSyncError, warn
 from .face import FaceTrack
+from .provenance import provenance_tags
 from .run_checks import check_run_settings
 from .streaming import BlendSettings, lipsync_stream
 from .timeline import LengthPolicy, fit_audio, iter_planned_frames, plan_length
@@ -46,6 +48,7 @@ class RunSettings:
     crf: int = 18
     preset: str = "medium"
     overwrite: bool = False
+    resume: bool = False  # keep finished frames (resume.ResumeJournal) so that a rerun continues
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def run_file(
     settings = settings or RunSettings()
     check_run_settings(settings)
     check_output_path(out, settings.overwrite)
+    container_for(out)
     info = probe_video(video)
     if info.truncation_warning():
         warn(info.truncation_warning())
@@ -142,12 +146,44 @@ def run_file(
         wav16k = resample(speech.mono(), speech.sample_rate, FEATURE_RATE)
         features = features_for(wav16k, loaded.audio_spec, device=device, models_dir=settings.models_dir)
 
+    journal = _journal(video, audio, out, settings, model_name, info) if settings.resume else None
+    done = journal.done if journal is not None else 0
+    lipsync_progress = stage("lipsync")
+
+    def handed_on(finished: int, total: int) -> None:  # a hand-out of the stream is complete
+        if journal is not None:
+            journal.flush()
+        if lipsync_progress is not None:
+            lipsync_progress(finished, total)
+
     frames = iter_planned_frames(video, plan, settings.chunk_frames)
     output = lipsync_stream(frames, track, features, info.fps, loaded, lipsync, settings.blend, device, dtype,
-                            stage("lipsync"), cancelled)
-    with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf,
-                     preset=settings.preset) as writer:
+                            handed_on, cancelled, skip_before=done)  # fmt: skip
+    with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf, preset=settings.preset,
+                     metadata=provenance_tags(model_name if loaded is not None else None)) as writer:
+        if journal is not None:
+            for frame in journal.frames():  # what an interrupted run finished, bit for bit
+                writer.write(frame)
         for frame in output:
             writer.write(frame)
+            if journal is not None:
+                journal.add(frame)
+    if journal is not None:
+        journal.discard()
     return RunReport(Path(out), plan.frame_count, info.fps, plan.duration, info, float(track.valid.mean()),
                      model_name)
+
+
+def _journal(video, audio, out, settings: RunSettings, model_name: str | None, info: VideoInfo):
+    """The resume journal of this exact command (inputs by identity, every setting, the version)."""
+    from dataclasses import asdict
+
+    from . import __version__
+    from .resume import ResumeJournal, file_identity
+
+    chosen = {k: v for k, v in asdict(settings).items() if k not in ("overwrite", "resume")}
+    state = {"version": __version__, "video": file_identity(video), "audio": file_identity(audio),
+             "model": model_name, "settings": chosen}  # fmt: skip
+    journal = ResumeJournal(out, state, info.fps)
+    journal.start()
+    return journal

@@ -14,6 +14,7 @@ leaves a half-written file and an existing file is never overwritten without ``o
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import tempfile
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio.decode import AudioTrack
+from .containers import container_for
 from .errors import OmniSyncError
 from .filemode import normal_file_mode
 from .partials import partial_prefix, remove_stale_partials, write_error
@@ -34,7 +36,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 DEFAULT_IMAGE_FPS = Fraction(25)
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
-AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
 
 @dataclass(frozen=True)
@@ -264,13 +265,19 @@ def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
         raise OmniSyncError(f"output '{path}' already exists; pass --overwrite or choose another name")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        above = next((p for p in folder.parents if p.exists()), None) if not folder.exists() else folder
+        if above is not None and above.exists() and not above.is_dir():
+            raise OmniSyncError(f"'{above}' is a file, not a folder, so '{path}' cannot be written there; "
+                                "give an output path in a folder")  # fmt: skip
         raise OmniSyncError(f"output folder '{folder}' does not exist; create it first")
     try:  # the only reliable test (root ignores permission bits, some mounts are read-only)
         probe = tempfile.NamedTemporaryFile(prefix=f".{path.stem}.", suffix=".probe", dir=folder)
         probe.close()
     except OSError as error:
+        why = ("it does not hold ordinary files" if error.errno == errno.ENOENT else
+               "it is on a read-only file system" if error.errno == errno.EROFS else error.strerror)  # fmt: skip
         raise OmniSyncError(
-            f"output folder '{folder}' is not writable ({error.strerror}); choose another output location"
+            f"output folder '{folder}' is not writable ({why}); choose another output location"
         ) from error
     return path
 
@@ -299,11 +306,14 @@ class VideoWriter:
         overwrite: bool = False,
         crf: int = 18,
         preset: str = "medium",
+        metadata: dict[str, str] | None = None,  # container tags (provenance.provenance_tags)
     ):
         check_encoder_settings(crf, preset)
+        self.metadata = dict(metadata or {})
         self.path = check_output_path(path, overwrite)
+        self.container = container_for(path)
         self.fps = Fraction(fps).limit_denominator(100000)
-        self.audio = _aac_ready(audio) if audio is not None else None
+        self.audio = self.container.audio_ready(audio) if audio is not None else None
         self.crf, self.preset = crf, preset
         remove_stale_partials(self.path.parent if str(self.path.parent) else Path("."))
         fd, temp = tempfile.mkstemp(prefix=partial_prefix(self.path), suffix=f".partial{self.path.suffix}",
@@ -320,16 +330,18 @@ class VideoWriter:
     def _start(self, width: int, height: int) -> None:
         import av
 
-        fmt = "mp4" if self.path.suffix.lower() in {".mp4", ".m4v", ""} else None
-        self._container = av.open(str(self._temp), mode="w", format=fmt)
-        self._video = self._container.add_stream("libx264", rate=self.fps)
+        kind = self.container
+        custom_tags = {"movflags": "use_metadata_tags"} if kind.format in ("mp4", "mov") else {}
+        self._container = av.open(str(self._temp), mode="w", format=kind.format, options=custom_tags)
+        self._container.metadata.update(self.metadata)
+        self._video = self._container.add_stream(kind.video_codec, rate=self.fps)
         self._video.width, self._video.height = width + width % 2, height + height % 2
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = 1 / self.fps
-        self._video.options = {"crf": str(self.crf), "preset": self.preset}
+        self._video.options = kind.video_options(self.crf, self.preset)
         if self.audio is not None:
             layout = "mono" if self.audio.channels == 1 else "stereo"
-            self._audio = self._container.add_stream("aac", rate=self.audio.sample_rate, layout=layout)
+            self._audio = self._container.add_stream(kind.audio_codec, rate=self.audio.sample_rate, layout=layout)
 
     def _mux(self, packet) -> None:
         try:
@@ -446,14 +458,3 @@ def _publish(temp: Path, target: Path) -> bool:
         return True
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending interrupt's handler runs now
-
-
-def _aac_ready(audio: AudioTrack) -> AudioTrack:
-    """AAC takes mono or stereo at its standard rates: down-mix and resample where needed."""
-    samples = audio.samples
-    if samples.shape[0] > 2:
-        samples = np.stack([samples[0::2].mean(0), samples[1::2].mean(0)])  # even -> left, odd -> right
-    track = AudioTrack(np.ascontiguousarray(samples, dtype=np.float32), audio.sample_rate)
-    if audio.sample_rate not in AAC_RATES:
-        track = track.resampled(48000)
-    return track

@@ -176,8 +176,10 @@ RUN_ERRORS = {
     "output exists": (["--out", "{work}/exists.mp4"], "already exists; pass --overwrite"),
     "output is a folder": (["--out", "{work}/a_folder"], "is a folder"),
     "output folder missing": (["--out", "{work}/no/out.mp4"], "does not exist; create it first"),
-    "output folder is a file": (["--out", "{work}/exists.mp4/out.mp4"], "does not exist"),
-    "output in /proc": (["--out", "/proc/out.mp4"], "not writable"),
+    "output folder is a file": (["--out", "{work}/exists.mp4/out.mp4"], "exists.mp4' is a file, not a folder"),
+    "output in /proc": (["--out", "/proc/out.mp4"], "not writable (it does not hold ordinary files)"),
+    "output .avi": (["--out", "{work}/out.avi"], "write .mp4 (h264 + AAC), .mov, .mkv or .webm"),
+    "output without a suffix": (["--out", "{work}/out"], "write .mp4 (h264 + AAC), .mov, .mkv or .webm"),
 }
 if not sys.platform.startswith("linux"):
     del RUN_ERRORS["output in /proc"]
@@ -232,6 +234,7 @@ REPORT_ERRORS = {
     "faces --json missing folder": (["faces", "--video", "{video}", "--json", "{work}/no/f.json"],
                                     "does not exist; create it first"),
     "faces --preview existing": (["faces", "--video", "{video}", "--preview", "{work}/exists.mp4"], "already exists"),
+    "faces --preview .avi": (["faces", "--video", "{video}", "--preview", "{work}/p.avi"], "write .mp4"),
     "faces --json is a folder": (["faces", "--video", "{video}", "--json", "{work}/a_folder"], "is a folder"),
     "faces on a video without frames": (["faces", "--video", "{no_frames}", "--json", "{work}/f.json"],
                                         "has no video stream"),
@@ -280,6 +283,9 @@ def test_nan_and_inf_audio_is_repaired_with_a_warning(inputs, work, capsys):
     assert code == 0, err
     assert "Traceback" not in err
     assert any("warning:" in line and "102 NaN or infinite samples" in line for line in messages(err)), err
+    with av.open(str(out)) as container:  # provenance, with no model: says none ran
+        tags = dict(container.metadata)
+    assert tags["lipsync_model"] == "none" and "no lip-sync model ran" in tags["comment"]
     track = load_audio_track(out)
     assert np.isfinite(track.samples).all() and abs(track.duration - 1.5) <= 1024 / 16000  # one AAC frame
 

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--video", required=True, help="input video (or animated image)")
     p.add_argument("--json", help="write per-frame face records here")
-    p.add_argument("--preview", help="write a preview video with boxes, landmarks and the mask")
+    p.add_argument("--preview", help="write a preview video (.mp4, .mov, .mkv or .webm): boxes, landmarks, mask")
     p.add_argument("--backend", default="auto", choices=["auto", "opencv", "insightface", "dlib"])
     p.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (default 5)")
     p.add_argument("--face", default="largest", help="largest | left | right | centre | index:K (default largest)")
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _faces(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..containers import container_for
     from ..errors import OmniSyncError, warn
     from ..face.detection import make_detector
     from ..face.preview import draw_preview_frame
@@ -40,6 +41,8 @@ def _faces(args: argparse.Namespace) -> int:
     for out in (args.json, args.preview):  # before any work: never replaced without --overwrite
         if out is not None:
             check_output_path(out, args.overwrite)
+    if args.preview is not None:
+        container_for(args.preview)
     info = probe_video(args.video)
     if info.truncation_warning():
         warn(info.truncation_warning())
