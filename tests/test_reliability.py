@@ -311,6 +311,14 @@ def test_jittery_90khz_video_runs_in_time_proportional_to_its_frames(tmp_path, w
     assert info.fps == 25 and info.frame_count == round(1.5 * 25)  # trim: the audio (1.5 s) is the shorter
 
 
+def test_eval_without_audio_says_why_the_sync_figures_are_null(inputs, work, capsys):
+    code, out, err = omnisync(capsys, "eval", "--pred", inputs["video"], "--source", inputs["video"], "--json",
+                              work / "r.json")  # fmt: skip
+    assert code == 0, err
+    assert any("no audio track and no --audio" in line for line in messages(err)), err
+    assert '"sync_offset_frames": null' in (work / "r.json").read_text()
+
+
 # ----------------------------------------------------------------------------- faults while writing
 class _FullDisk:
     """Stands in for the output container: muxing fails with ENOSPC after ``after`` packets."""
@@ -407,3 +415,25 @@ def test_signal_during_the_lipsync_pass_leaves_nothing(tmp_path, media, sig):
                 process.wait()
     assert process.returncode == 130, (tmp_path / "log.txt").read_text()
     assert list(folder.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- the same checks in the nodes
+def test_the_nodes_check_what_the_cli_checks():
+    import torch
+
+    from nodes.runtime import torch_device, torch_dtype
+    from omnisync_core.errors import OmniSyncError
+    from omnisync_core.face.identity import parse_choice
+    from omnisync_core.lipsync import LipSyncSettings
+
+    for bad in ({"w_peak": float("nan")}, {"w_peak": float("inf")}, {"steps": 100000}, {"seed": -1},
+                {"spread": float("nan")}, {"tau": float("nan")}):  # fmt: skip
+        with pytest.raises(OmniSyncError):
+            LipSyncSettings(**bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(OmniSyncError, match="this machine has: cpu"):
+            torch_device("cuda:3")
+        with pytest.raises(OmniSyncError, match="Model Loader's dtype"):
+            torch_dtype("fp16", torch.device("cpu"))
+    with pytest.raises(OmniSyncError, match="unknown face choice"):
+        parse_choice("nose")
