@@ -32,6 +32,8 @@ def _process_started(pid: int) -> float | None:
 
 
 def _is_stale(path: Path, pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would send Ctrl-C on Windows: keep the file
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
