@@ -7,3 +7,11 @@ class OmniSyncError(Exception):
     The command line prints ``str(error)`` without a traceback and exits with status 2;
     the ComfyUI nodes let it surface as the node's error message.
     """
+
+
+def warn(message: str) -> None:
+    """Tell the user about something that does not stop the job (the CLI prints ``omnisync: warning: ...``,
+    ComfyUI shows it in its console)."""
+    import logging
+
+    logging.getLogger("omnisync_core").warning(message)

@@ -41,3 +41,9 @@ def atomic_file(target: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    """``target`` holds ``text`` completely or is left as it was."""
+    with atomic_file(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")

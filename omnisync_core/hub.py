@@ -85,13 +85,17 @@ def _check_repo_id(repo: str) -> None:
         )
 
 
+UNREACHABLE = "the Hugging Face Hub is not reachable from this machine, and it is not in the cache"
+
+
 def _missing_message(repo: str, files: str, revision: str | None, folder: Path | None, why: str) -> str:
     where = f"{folder}" if folder is not None else "a local folder and pass its path"
     rev = f" at revision {revision}" if revision else ""
+    online = ("go online (unset HF_HUB_OFFLINE)" if is_offline() else "connect this machine to the internet")
     return (
         f"cannot get {files} of the Hugging Face repository {repo}{rev} ({why}); "
         f"download it from https://huggingface.co/{repo} into {where}, "
-        "or go online (unset HF_HUB_OFFLINE) so it downloads automatically"
+        f"or {online} so it downloads automatically"
     )
 
 
@@ -125,6 +129,7 @@ def resolve_model(
     from huggingface_hub import snapshot_download
 
     offline = is_offline()
+    unreachable = not offline and not hub_reachable()  # look in the cache only: no 20 s of retries
     files = ", ".join(required) if required else "the files"
     try:
         local = snapshot_download(
@@ -132,11 +137,12 @@ def resolve_model(
             revision=revision,
             cache_dir=cache_dir,
             allow_patterns=allow_patterns,
-            local_files_only=offline,
+            local_files_only=offline or unreachable,
             local_dir=folder if (download_to_models_dir and folder is not None) else None,
         )
     except Exception as error:  # LocalEntryNotFoundError, RepositoryNotFoundError, network errors
-        why = "offline (HF_HUB_OFFLINE is set) and not in the cache" if offline else type(error).__name__
+        why = ("offline (HF_HUB_OFFLINE is set) and not in the cache" if offline else UNREACHABLE if unreachable
+               else type(error).__name__)  # fmt: skip
         raise OmniSyncError(_missing_message(repo, files, revision, folder, why)) from error
     local = Path(local)
     missing = [f for f in required if not (local / f).is_file()]
@@ -182,6 +188,8 @@ def hub_file(
 
     offline = is_offline()
     local_only = offline if local_files_only is None else local_files_only
+    unreachable = not local_only and not hub_reachable()  # look in the cache only: no 20 s of retries
+    local_only = local_only or unreachable
     wanted = revision or pinned
     try:
         return Path(
@@ -202,6 +210,8 @@ def hub_file(
                 pass
         if offline:
             why = "offline (HF_HUB_OFFLINE is set) and not in the cache"
+        elif unreachable:
+            why = UNREACHABLE
         elif local_only:
             why = "not in the cache, and downloads were not allowed"
         else:

@@ -8,6 +8,7 @@ decoded at a time (only the output crops are kept). The noise of frame i depends
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -30,6 +31,10 @@ from .sampling import (
     to_latent_px,
 )
 
+MAX_STEPS = 200  # the nodes' widget maximum too; the paper runs 50
+MAX_GUIDANCE = 50.0
+MAX_SEED = 0xFFFFFFFFFFFFFFFF  # the seeds ComfyUI's widgets offer
+
 
 @dataclass
 class LipSyncSettings:
@@ -50,15 +55,28 @@ class LipSyncSettings:
     edit_region: float = 1.5
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or not 0 < self.tau <= 1:
-            raise OmniSyncError(f"need steps >= 1 and 0 < tau <= 1, got steps={self.steps}, tau={self.tau}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise OmniSyncError(f"steps must be from 1 to {MAX_STEPS} (the built-in weights use 10), got {self.steps}")
+        if not 0 < self.tau <= 1:
+            raise OmniSyncError(f"tau must be above 0 and at most 1 (default 0.92), got {self.tau}")
+        for name, low, high in (("w_peak", 0, MAX_GUIDANCE), ("w_base", 0, MAX_GUIDANCE), ("gamma", 0, 10),
+                                ("shift", 1e-3, 100)):  # fmt: skip
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):  # nan / inf guidance paints a flat blob
+                what = {"w_peak": "guidance (w_peak)", "w_base": "base guidance (w_base)"}.get(name, name)
+                raise OmniSyncError(f"{what} must be a number from {low} to {high}, got {value}")
+        if not (math.isfinite(self.spread) and 0 < self.spread <= 10):
+            raise OmniSyncError(f"spread must be a number above 0 and at most 10 (a fraction of the face width), "
+                                f"got {self.spread}")  # fmt: skip
+        if not 0 <= self.seed <= MAX_SEED:
+            raise OmniSyncError(f"seed must be from 0 to {MAX_SEED}, got {self.seed}")
         if self.window < 1 or not 0 <= self.overlap < self.window:
             raise OmniSyncError(
                 f"need window >= 1 and 0 <= overlap < window, got {self.window}, {self.overlap}"
             )
         if self.solver not in SOLVERS:
             raise OmniSyncError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if not self.edit_region >= 0:
+        if not (math.isfinite(self.edit_region) and self.edit_region >= 0):
             raise OmniSyncError(f"edit_region must be >= 0 (0 = the whole crop), got {self.edit_region}")
 
     @classmethod

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from .audio.decode import FEATURE_RATE, AudioTrack, load_audio_track, resample
 from .cancel import check
-from .errors import OmniSyncError
+from .containers import container_for
+from .devices import resolve_device
+from .errors import OmniSyncError, warn
 from .face import FaceTrack
+from .provenance import provenance_tags
+from .run_checks import check_run_settings
 from .streaming import BlendSettings, lipsync_stream
 from .timeline import LengthPolicy, fit_audio, iter_planned_frames, plan_length
 from .video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
@@ -46,6 +48,7 @@ class RunSettings:
     crf: int = 18
     preset: str = "medium"
     overwrite: bool = False
+    resume: bool = False  # keep finished frames (resume.ResumeJournal) so that a rerun continues
 
 
 @dataclass(frozen=True)
@@ -57,17 +60,6 @@ class RunReport:
     source: VideoInfo
     faces_found: float  # fraction of output frames with a face
     model: str | None  # what re-generated the mouth; None: faces passed through unchanged
-
-
-def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bf16" if device.startswith("cuda") else "fp32"
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if dtype not in dtypes:
-        raise OmniSyncError(f"unknown dtype '{dtype}'; choose fp32, bf16 or fp16")
-    return torch.device(device), dtypes[dtype]
 
 
 NO_MODEL = "none"  # RunSettings.model / --model value: no re-generation
@@ -96,6 +88,7 @@ def track_source(video: str | os.PathLike, info: VideoInfo, settings: RunSetting
             progress(i + 1, info.frame_count)
     if not records:
         raise OmniSyncError(f"'{video}' has no frames")
+    tracker.check_choice()
     return FaceTrack.from_frames(records, tracker.crop_size, tracker.frame_size, fade=settings.fade)
 
 
@@ -116,8 +109,12 @@ def run_file(
     ``progress(stage, done, total)`` is called with stage ``faces`` (pass 1: tracking the
     source) and ``lipsync`` (pass 2: generating, blending and writing)."""
     settings = settings or RunSettings()
+    check_run_settings(settings)
     check_output_path(out, settings.overwrite)
+    container_for(out)
     info = probe_video(video)
+    if info.truncation_warning():
+        warn(info.truncation_warning())
     speech: AudioTrack = load_audio_track(audio)
     plan = plan_length(info.frame_count, info.fps, speech.duration, settings.length_policy)
     speech = AudioTrack(fit_audio(speech.samples, plan.audio_samples(speech.sample_rate)), speech.sample_rate)
@@ -149,12 +146,44 @@ def run_file(
         wav16k = resample(speech.mono(), speech.sample_rate, FEATURE_RATE)
         features = features_for(wav16k, loaded.audio_spec, device=device, models_dir=settings.models_dir)
 
+    journal = _journal(video, audio, out, settings, model_name, info) if settings.resume else None
+    done = journal.done if journal is not None else 0
+    lipsync_progress = stage("lipsync")
+
+    def handed_on(finished: int, total: int) -> None:  # a hand-out of the stream is complete
+        if journal is not None:
+            journal.flush()
+        if lipsync_progress is not None:
+            lipsync_progress(finished, total)
+
     frames = iter_planned_frames(video, plan, settings.chunk_frames)
     output = lipsync_stream(frames, track, features, info.fps, loaded, lipsync, settings.blend, device, dtype,
-                            stage("lipsync"), cancelled)
-    with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf,
-                     preset=settings.preset) as writer:
+                            handed_on, cancelled, skip_before=done)  # fmt: skip
+    with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf, preset=settings.preset,
+                     metadata=provenance_tags(model_name if loaded is not None else None)) as writer:
+        if journal is not None:
+            for frame in journal.frames():  # what an interrupted run finished, bit for bit
+                writer.write(frame)
         for frame in output:
             writer.write(frame)
+            if journal is not None:
+                journal.add(frame)
+    if journal is not None:
+        journal.discard()
     return RunReport(Path(out), plan.frame_count, info.fps, plan.duration, info, float(track.valid.mean()),
                      model_name)
+
+
+def _journal(video, audio, out, settings: RunSettings, model_name: str | None, info: VideoInfo):
+    """The resume journal of this exact command (inputs by identity, every setting, the version)."""
+    from dataclasses import asdict
+
+    from . import __version__
+    from .resume import ResumeJournal, file_identity
+
+    chosen = {k: v for k, v in asdict(settings).items() if k not in ("overwrite", "resume")}
+    state = {"version": __version__, "video": file_identity(video), "audio": file_identity(audio),
+             "model": model_name, "settings": chosen}  # fmt: skip
+    journal = ResumeJournal(out, state, info.fps)
+    journal.start()
+    return journal

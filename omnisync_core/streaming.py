@@ -84,8 +84,11 @@ def lipsync_stream(
     dtype: torch.dtype = torch.float32,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    skip_before: int = 0,
 ) -> Iterator[np.ndarray]:
-    """Yield the lip-synced frames (uint8 [H, W, 3]) in order."""
+    """Yield the lip-synced frames (uint8 [H, W, 3]) in order. ``skip_before``: frames already made by an
+    interrupted run (a hand-out boundary, see ``progress``): they are read from ``frames`` but neither
+    generated nor yielded; windows reaching past it run as they did, so what follows is the same."""
     n = len(track)
     settings = settings or (LipSyncSettings.from_config(loaded.config) if loaded else LipSyncSettings())
     starts = window_starts(n, settings.window, settings.overlap)
@@ -102,7 +105,7 @@ def lipsync_stream(
         window_track = track.slice(start, stop)
         new = crop_frames(held[start - first : stop - first], window_track)  # n x [S, S, 3]
         if loaded is not None and window_track.edit_weight.any():
-            if ref is None and needs_reference(loaded.config):
+            if ref is None and needs_reference(loaded.config):  # (also when skipped: the same reference)
                 # no earlier window edited, so no frame from ref_index on has been handed on yet
                 while first + len(held) <= ref_index:
                     held.append(next(source))
@@ -110,6 +113,7 @@ def lipsync_stream(
                 ref = encode_reference(loaded, torch.from_numpy(ref_crop).permute(2, 0, 1),
                                        torch.from_numpy(track.mouth_centre[ref_index]),
                                        torch.from_numpy(np.asarray(track.face_width[ref_index])), device)  # fmt: skip
+        if loaded is not None and window_track.edit_weight.any() and stop > skip_before:
             audio = frame_windows(features, fps, stop - start, loaded.config.audio_window, start)
             x = torch.from_numpy(np.stack(new)).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S]
             x = generate_window(loaded, x, audio, torch.from_numpy(window_track.mouth_centre),
@@ -125,9 +129,12 @@ def lipsync_stream(
         final = starts[k + 1] if k + 1 < len(starts) else n  # later windows start here
         count = final - first
         if count > 0:
-            for frame in blend_stream(held[:count], crops[:count], track.slice(first, final), blend):
-                check(cancelled)
-                yield frame
+            if final > skip_before:
+                skip = max(skip_before - first, 0)
+                for frame in blend_stream(held[skip:count], crops[skip:count], track.slice(first + skip, final),
+                                          blend):  # fmt: skip
+                    check(cancelled)
+                    yield frame
             held, crops, first = held[count:], crops[count:], final
             done = final
             if progress:

@@ -115,6 +115,8 @@ def iter_planned_frames(path: str | os.PathLike, plan: LengthPlan, chunk: int = 
     """
     from .video import iter_frames
 
+    if chunk < 1:
+        raise OmniSyncError(f"chunk must be at least 1 frame, got {chunk}")
     for first, count, step in _runs(plan.frame_indices):
         if step == 1:
             yield from iter_frames(path, first, count)

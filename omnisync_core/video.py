@@ -1,9 +1,11 @@
 """Streaming video decode and encode with PyAV.
 
-Decoding puts every source on a constant frame-rate grid: frame ``k`` is the picture on
-screen at time ``k / fps``. Constant-rate sources come out frame for frame; variable-rate
-sources (phone video, screen captures) are resampled by their timestamps, so audio stays in
-sync whatever the source did. Still images and animated images are sources too.
+Decoding turns phone video upright (its display rotation) and puts every source on a constant
+frame-rate grid: frame ``k`` is the picture on screen at time ``k / fps``. Constant-rate sources
+come out frame for frame; variable-rate sources (phone video, screen captures) are resampled by
+their timestamps, so audio stays in sync whatever the source did; a stream whose nominal rate is
+its time base (90000/1) gets the rate its timestamps show. Still images and animated images are
+sources too.
 
 Encoding writes h264 / yuv420p (AAC audio muxed in, interleaved as frames arrive) into a
 temporary file beside the target and renames it when complete, so an interrupted run never
@@ -12,6 +14,7 @@ leaves a half-written file and an existing file is never overwritten without ``o
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import tempfile
@@ -24,12 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from .audio.decode import AudioTrack
+from .containers import container_for
 from .errors import OmniSyncError
 from .filemode import normal_file_mode
+from .partials import partial_prefix, remove_stale_partials, write_error
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_IMAGE_FPS = Fraction(25)
-AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,15 @@ class VideoInfo:
     has_audio: bool
     variable_frame_rate: bool = False
     is_image: bool = False
+    rotation: int = 0  # degrees counter-clockwise the stored pictures are turned to show upright (phone video)
+    declared_duration: float | None = None  # what the container says the stream lasts (None: it does not say)
+
+    def truncation_warning(self) -> str | None:
+        """A warning when much less can be decoded than the container declares (a file cut short)."""
+        if self.declared_duration is None or self.duration >= 0.9 * self.declared_duration - 0.05:
+            return None
+        return (f"'{self.path}' is cut short: only {self.duration:.2f} s of its {self.declared_duration:.2f} s can "
+                "be decoded (the file is probably truncated: copy or export it again); going on with what is there")
 
 
 def _open_error(path: Path, error: Exception) -> OmniSyncError:
@@ -78,11 +93,63 @@ def _image_frames(path: Path) -> tuple[list[np.ndarray], Fraction]:
 
 
 # ----------------------------------------------------------------------------- probing
-def _nominal_fps(stream) -> Fraction:
-    for rate in (stream.base_rate, stream.average_rate, stream.guessed_rate):
-        if rate:
+COMMON_RATES = tuple(Fraction(r) for r in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50,
+                                            Fraction(60000, 1001), 60, 72, 90, 100, Fraction(120000, 1001), 120,
+                                            144, 240))  # fmt: skip
+
+
+def measured_rate(times: np.ndarray) -> Fraction | None:
+    """The frame rate the timestamps (s, sorted) show: one over the median step, snapped to a common rate
+    within 1.5 % (jitter of a few ms and dropped frames do not move it); None for fewer than 3 frames."""
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    if len(steps) < 2:
+        return None
+    rate = 1.0 / float(np.median(steps))
+    near = min(COMMON_RATES, key=lambda r: abs(float(r) - rate))
+    return near if abs(float(near) - rate) <= 0.015 * rate else Fraction(rate).limit_denominator(1001)
+
+
+def grid_rate(stream, times: np.ndarray) -> Fraction:
+    """The constant grid a stream is put on: its nominal rate (r_frame_rate) unless that is finer than the
+    frames really are. A stream with jittery timestamps can report its time base (90000/1) as r_frame_rate;
+    a grid that fine would plan 90000 frames a second, so then the rate comes from the timestamps (their
+    median step: dropped frames lower the average rate, not the median), and the average rate is the last
+    resort."""
+    measured = measured_rate(times)
+    nominal = stream.base_rate
+    if nominal and float(nominal) <= 1000 and (measured is None or float(nominal) <= 1.5 * float(measured)):
+        return Fraction(nominal.numerator, nominal.denominator)
+    if measured is not None:
+        return measured
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate and float(rate) <= 1000:
             return Fraction(rate.numerator, rate.denominator)
-    raise OmniSyncError(f"the video stream of '{stream.container.name}' has no frame rate")
+    raise OmniSyncError(f"the video stream of '{stream.container.name}' has no usable frame rate")
+
+
+def quarter_turns(rotation: float) -> int:
+    """A display-matrix rotation (degrees counter-clockwise, as PyAV's ``VideoFrame.rotation`` gives it)
+    -> the number of 90-degree counter-clockwise turns (0..3) that show the picture upright."""
+    return round(float(rotation or 0) / 90.0) % 4
+
+
+def upright(frame) -> np.ndarray:
+    """A decoded PyAV video frame as uint8 [H, W, 3] RGB the way players show it: turned by its display
+    matrix (a phone held upright stores landscape pictures and a rotation)."""
+    picture = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(getattr(frame, "rotation", 0))
+    return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+
+
+def _first_frame_rotation(path: Path) -> int:
+    """The display rotation of the first decodable picture (0 when none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            return quarter_turns(getattr(frame, "rotation", 0)) * 90
+    return 0
 
 
 def _scan_timestamps(container, stream) -> np.ndarray:
@@ -110,20 +177,25 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             stream = container.streams.video[0]
             has_audio = bool(container.streams.audio)
             width, height = stream.codec_context.width, stream.codec_context.height
-            fps = _nominal_fps(stream)
             times = _scan_timestamps(container, stream)
+            fps = grid_rate(stream, times)
+            declared = float(stream.duration * stream.time_base) if stream.duration else None
+        rotation = _first_frame_rotation(path) if len(times) else 0
     except OmniSyncError:
         raise
     except Exception as error:
         raise _open_error(path, error) from error
     if len(times) == 0:
         raise OmniSyncError(f"'{path}' holds no video frames; the file may be truncated")
+    if rotation in (90, 270):  # shown upright, the picture is portrait
+        width, height = height, width
     steps = np.diff(times)
     frame_time = 1.0 / float(fps)
     variable = bool(len(steps) and (np.abs(steps - frame_time) > 0.25 * frame_time).any())
     duration = float(times[-1] - times[0]) + frame_time
     frame_count = len(times) if not variable else max(1, round(duration * float(fps)))
-    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False)
+    return VideoInfo(str(path), width, height, fps, frame_count, duration, has_audio, variable, False, rotation,
+                     declared)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -135,7 +207,7 @@ def _decoded(container, stream, start_time: float) -> Iterator[tuple[float, np.n
     for frame in container.decode(stream):
         if frame.pts is None:
             continue
-        yield (frame.pts - first) * float(stream.time_base), frame.to_ndarray(format="rgb24")
+        yield (frame.pts - first) * float(stream.time_base), upright(frame)
 
 
 def _on_grid(decoded: Iterator[tuple[float, np.ndarray]], fps: Fraction, start: int, stop: int):
@@ -193,15 +265,29 @@ def check_output_path(path: str | os.PathLike, overwrite: bool) -> Path:
         raise OmniSyncError(f"output '{path}' already exists; pass --overwrite or choose another name")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
+        above = next((p for p in folder.parents if p.exists()), None) if not folder.exists() else folder
+        if above is not None and above.exists() and not above.is_dir():
+            raise OmniSyncError(f"'{above}' is a file, not a folder, so '{path}' cannot be written there; "
+                                "give an output path in a folder")  # fmt: skip
         raise OmniSyncError(f"output folder '{folder}' does not exist; create it first")
     try:  # the only reliable test (root ignores permission bits, some mounts are read-only)
         probe = tempfile.NamedTemporaryFile(prefix=f".{path.stem}.", suffix=".probe", dir=folder)
         probe.close()
     except OSError as error:
+        why = ("it does not hold ordinary files" if error.errno == errno.ENOENT else
+               "it is on a read-only file system" if error.errno == errno.EROFS else error.strerror)  # fmt: skip
         raise OmniSyncError(
-            f"output folder '{folder}' is not writable ({error.strerror}); choose another output location"
+            f"output folder '{folder}' is not writable ({why}); choose another output location"
         ) from error
     return path
+
+
+def check_encoder_settings(crf: int, preset: str) -> None:
+    """Fail early, before any work, on settings the h264 encoder would reject."""
+    if not 0 <= crf <= 51:
+        raise OmniSyncError(f"--crf must be from 0 (lossless) to 51 (worst), got {crf}; 18 looks like the source")
+    if preset not in X264_PRESETS:
+        raise OmniSyncError(f"the h264 encoder has no preset '{preset}'; choose one of {', '.join(X264_PRESETS)}")
 
 
 class VideoWriter:
@@ -220,14 +306,18 @@ class VideoWriter:
         overwrite: bool = False,
         crf: int = 18,
         preset: str = "medium",
+        metadata: dict[str, str] | None = None,  # container tags (provenance.provenance_tags)
     ):
+        check_encoder_settings(crf, preset)
+        self.metadata = dict(metadata or {})
         self.path = check_output_path(path, overwrite)
+        self.container = container_for(path)
         self.fps = Fraction(fps).limit_denominator(100000)
-        self.audio = _aac_ready(audio) if audio is not None else None
+        self.audio = self.container.audio_ready(audio) if audio is not None else None
         self.crf, self.preset = crf, preset
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
-        )
+        remove_stale_partials(self.path.parent if str(self.path.parent) else Path("."))
+        fd, temp = tempfile.mkstemp(prefix=partial_prefix(self.path), suffix=f".partial{self.path.suffix}",
+                                    dir=self.path.parent)  # fmt: skip
         os.close(fd)
         self._temp = Path(temp)
         self._container = None
@@ -240,16 +330,25 @@ class VideoWriter:
     def _start(self, width: int, height: int) -> None:
         import av
 
-        fmt = "mp4" if self.path.suffix.lower() in {".mp4", ".m4v", ""} else None
-        self._container = av.open(str(self._temp), mode="w", format=fmt)
-        self._video = self._container.add_stream("libx264", rate=self.fps)
+        kind = self.container
+        custom_tags = {"movflags": "use_metadata_tags"} if kind.format in ("mp4", "mov") else {}
+        self._container = av.open(str(self._temp), mode="w", format=kind.format, options=custom_tags)
+        self._container.metadata.update(self.metadata)
+        self._video = self._container.add_stream(kind.video_codec, rate=self.fps)
         self._video.width, self._video.height = width + width % 2, height + height % 2
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = 1 / self.fps
-        self._video.options = {"crf": str(self.crf), "preset": self.preset}
+        self._video.options = kind.video_options(self.crf, self.preset)
         if self.audio is not None:
             layout = "mono" if self.audio.channels == 1 else "stereo"
-            self._audio = self._container.add_stream("aac", rate=self.audio.sample_rate, layout=layout)
+            self._audio = self._container.add_stream(kind.audio_codec, rate=self.audio.sample_rate, layout=layout)
+
+    def _mux(self, packet) -> None:
+        try:
+            self._container.mux(packet)
+        except OSError as error:  # a full disk, a vanished mount: one line, and the partial file goes
+            self.abort()
+            raise write_error(error, self.path) from error
 
     def write(self, frame: np.ndarray) -> None:
         """Append one uint8 [H, W, 3] RGB frame (odd sizes are padded to even by one pixel)."""
@@ -264,7 +363,7 @@ class VideoWriter:
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         picture.pts = self.frames_written
         for packet in self._video.encode(picture):
-            self._container.mux(packet)
+            self._mux(packet)
         self.frames_written += 1
         if self._audio is not None:
             self._encode_audio_until(round(self.frames_written / self.fps * self.audio.sample_rate))
@@ -282,11 +381,11 @@ class VideoWriter:
             frame.sample_rate = self.audio.sample_rate
             frame.pts = self._audio_done
             for packet in self._audio.encode(frame):
-                self._container.mux(packet)
+                self._mux(packet)
             self._audio_done += chunk.shape[1]
         if final:
             for packet in self._audio.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns the output path.
@@ -298,10 +397,13 @@ class VideoWriter:
             raise OmniSyncError("no frames were produced, so no video was written")
         try:
             for packet in self._video.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
             if self._audio is not None:
                 self._encode_audio_until(self.audio.samples.shape[1], final=True)
-            self._container.close()
+            try:
+                self._container.close()
+            except OSError as error:
+                raise write_error(error, self.path) from error
             self._container = None
             os.chmod(self._temp, normal_file_mode())  # mkstemp made it private; give it a normal file's mode
             if not _publish(self._temp, self.path):
@@ -336,12 +438,13 @@ class VideoWriter:
 def _publish(temp: Path, target: Path) -> bool:
     """Rename ``temp`` to ``target`` unless an interrupt is pending; True when renamed.
 
-    SIGINT / SIGTERM handled in Python (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM handler)
+    SIGINT / SIGTERM / SIGHUP handled in Python (Ctrl-C's KeyboardInterrupt, the CLI's handler)
     are held during the rename, so the run has one commit point: an interrupt that arrived
     before it cancels the output (its handler raises as soon as they are released, and the
     caller deletes the temporary file); one arriving after the rename is dropped, because the
     output is then complete and in place."""
-    held = {s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))}
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    held = {s for s in signals if callable(signal.getsignal(s))}
     if not held or not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         os.replace(temp, target)
         return True
@@ -355,14 +458,3 @@ def _publish(temp: Path, target: Path) -> bool:
         return True
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending interrupt's handler runs now
-
-
-def _aac_ready(audio: AudioTrack) -> AudioTrack:
-    """AAC takes mono or stereo at its standard rates: down-mix and resample where needed."""
-    samples = audio.samples
-    if samples.shape[0] > 2:
-        samples = np.stack([samples[0::2].mean(0), samples[1::2].mean(0)])  # even -> left, odd -> right
-    track = AudioTrack(np.ascontiguousarray(samples, dtype=np.float32), audio.sample_rate)
-    if audio.sample_rate not in AAC_RATES:
-        track = track.resampled(48000)
-    return track

@@ -36,21 +36,36 @@ def make_video(path: Path, fps, seconds: float, audio: AudioTrack | None = None,
     return path
 
 
-def make_vfr_video(path: Path, times: list[float], size=(64, 48)) -> Path:
-    """A variable-frame-rate mp4: frames at the given times (s), nominal rate 30."""
+def make_vfr_video(path: Path, times: list[float], size=(64, 48), time_base: Fraction = Fraction(1, 15360),
+                   rate: int = 30, pictures: list[np.ndarray] | None = None, rotation: int = 0) -> Path:
+    """A variable-frame-rate mp4: ``pictures`` (default :func:`frames`) at the given times (s), stream rate
+    ``rate``, timestamps in ``time_base`` units (1/90000 as cameras and MPEG-TS use). ``rotation``: the
+    display matrix, degrees counter-clockwise (a phone's rotate=90 tag is -90)."""
+    pictures = pictures if pictures is not None else frames(len(times), *size)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height = size
+        stream = container.add_stream("libx264", rate=rate)
+        stream.height, stream.width = pictures[0].shape[:2]
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.time_base = stream.time_base = Fraction(1, 15360)
-        for frame, t in zip(frames(len(times), *size), times, strict=True):
-            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            picture.pts = round(t * 15360)
+        stream.codec_context.time_base = stream.time_base = time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for frame, t in zip(pictures, times, strict=True):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            picture.pts = round(t / time_base)
             for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def make_phone_video(path: Path, upright: list[np.ndarray], rotate_tag: int, fps: int = 25) -> Path:
+    """What a phone writes: pictures stored turned, with a display rotation that shows them ``upright``.
+    ``rotate_tag`` is the old ``rotate`` metadata (degrees clockwise: 90 for a phone held upright)."""
+    turns = (rotate_tag // 90) % 4  # clockwise quarter turns a player applies
+    stored = [np.ascontiguousarray(np.rot90(p, turns)) for p in upright]  # undone by turning clockwise
+    return make_vfr_video(path, [i / fps for i in range(len(upright))], rate=fps, pictures=stored,
+                          rotation=-rotate_tag)
 
 
 def write_audio(path: Path, track: AudioTrack, codec: str | None = None) -> Path:

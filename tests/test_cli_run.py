@@ -87,7 +87,7 @@ def _default_sigint() -> None:  # in the child, before exec
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_killing_a_run_leaves_no_output_file(tmp_path, media, sig):
     folder = tmp_path / "out"
     folder.mkdir()
@@ -121,4 +121,11 @@ def test_killing_a_run_leaves_no_output_file(tmp_path, media, sig):
         assert process.returncode == 130, log.read_text()
         assert "interrupted; no output was written" in log.read_text()
     else:
-        assert all(p.name.startswith(".") for p in leftovers)
+        assert leftovers and all(p.name.startswith(".") and ".partial" in p.name for p in leftovers)
+        # the next run into that folder removes what the killed one left, and says so
+        speech = write_audio(tmp_path / "s.wav", tone(0.4))
+        result = omnisync("run", "--video", media("grid_bbaf2n.mp4"), "--audio", speech, "--out", folder / "next.mp4",
+                          "--backend", "dlib", "--preset", "ultrafast", "--model", "none")
+        assert result.returncode == 0, result.stderr
+        assert "removed 1 unfinished output file" in result.stderr
+        assert sorted(p.name for p in folder.iterdir()) == ["next.mp4"]

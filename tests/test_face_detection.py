@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -16,7 +18,7 @@ import pytest
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.face.detection import make_detector
 from omnisync_core.face.scrfd import SCRFD_FILE, SCRFD_REPO, SCRFD_REVISION
-from omnisync_core.face.yunet import YUNET_FILE, YUNET_REPO, YUNET_REVISION
+from omnisync_core.face.yunet import BUNDLED, YUNET_FILE, YUNET_REPO, YUNET_REVISION, YUNET_SHA256
 from omnisync_core.hub import hub_file
 
 from .hub_standin import put_in_hub
@@ -70,26 +72,34 @@ def test_dlib_has_dense_landmarks(media):
     assert detections[0].landmarks.shape == (68, 2)
 
 
-def test_auto_prefers_yunet_then_falls_back_to_dlib(hub, tmp_path):
-    assert make_detector("auto", cache_dir=hub, local_files_only=True).name == "opencv-yunet"
-    assert make_detector("auto", cache_dir=tmp_path / "empty", local_files_only=True).name == "dlib-hog"
+def test_yunet_ships_in_the_package_and_is_the_default_offline(tmp_path, caplog):
+    """A fresh machine with nothing cached and no Hub: auto and opencv both run YuNet from the package file,
+    which is the pinned commit's file (sha256). dlib only when YuNet cannot run at all, and then with a word."""
+    assert hashlib.sha256(BUNDLED.read_bytes()).hexdigest() == YUNET_SHA256
+    for backend in ("auto", "opencv"):
+        detector = make_detector(backend, cache_dir=tmp_path / "empty", local_files_only=True)
+        assert detector.name == "opencv-yunet" and detector.weights == BUNDLED
+    with caplog.at_level(logging.WARNING, logger="omnisync_core"):
+        fallback = make_detector("auto", cache_dir=tmp_path / "empty", local_files_only=True, filename="other.onnx")
+    assert fallback.name == "dlib-hog" and "using dlib HOG" in caplog.text
 
 
 def test_detector_weights_come_from_their_pinned_commit(tmp_path, shared_weights):
     """Users download the commit the code was tested with; a copy cached from main before the pin still runs
-    offline, and a revision the user names is never swapped for another."""
-    source, cache = shared_weights("face_detection_yunet_2023mar.onnx"), tmp_path / "hub"
-    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: source}, commit=COMMIT)  # only main's copy, from before the pin
-    detector = make_detector("opencv", cache_dir=cache, local_files_only=True)
-    assert detector.weights.parent.name == COMMIT
-    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: source}, None, YUNET_REVISION)
-    for backend in ("opencv", "auto"):
-        assert make_detector(backend, cache_dir=cache, local_files_only=True).weights.parent.name == YUNET_REVISION
+    offline, and a revision the user names is never swapped for another (nor for YuNet's package copy)."""
+    source, cache = shared_weights("scrfd_500m_bnkps.onnx"), tmp_path / "hub"
+    put_in_hub(cache, SCRFD_REPO, {SCRFD_FILE: source}, commit=COMMIT)  # only main's copy, from before the pin
+    detector = make_detector("insightface", cache_dir=cache, local_files_only=True)
+    assert detector.weights.parent.parent.name == COMMIT
+    put_in_hub(cache, SCRFD_REPO, {SCRFD_FILE: source}, None, SCRFD_REVISION)
+    assert make_detector("insightface", cache_dir=cache, local_files_only=True).weights.parent.parent.name == \
+        SCRFD_REVISION
     other = "f" * 40
-    with pytest.raises(OmniSyncError, match=f"at revision {other}"):
-        make_detector("opencv", cache_dir=cache, local_files_only=True, revision=other)
-    with pytest.raises(OmniSyncError, match=f"{SCRFD_REPO} at revision {SCRFD_REVISION}"):
-        make_detector("insightface", cache_dir=cache, local_files_only=True)
+    for backend in ("opencv", "insightface"):
+        with pytest.raises(OmniSyncError, match=f"at revision {other}"):
+            make_detector(backend, cache_dir=cache, local_files_only=True, revision=other)
+    yunet = make_detector("opencv", cache_dir=cache, local_files_only=True, revision=YUNET_REVISION)
+    assert yunet.weights == BUNDLED  # the pinned commit is the file in the package
 
 
 def test_a_failed_download_of_the_pinned_commit_falls_back_to_main_s_copy(tmp_path, shared_weights):
@@ -110,8 +120,9 @@ def test_a_failed_download_of_the_pinned_commit_falls_back_to_main_s_copy(tmp_pa
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     cache = tmp_path / "hub"
-    put_in_hub(cache, YUNET_REPO, {YUNET_FILE: shared_weights("face_detection_yunet_2023mar.onnx")}, commit=COMMIT)
-    code = "from omnisync_core.face import make_detector; print(make_detector('opencv').weights.parent.name)"
+    put_in_hub(cache, SCRFD_REPO, {SCRFD_FILE: shared_weights("scrfd_500m_bnkps.onnx")}, commit=COMMIT)
+    code = ("from omnisync_core.face import make_detector; "
+            "print(make_detector('insightface').weights.parent.parent.name)")
     env = dict(os.environ, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="0", PYTHONPATH=str(ROOT),
                HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}")  # fmt: skip
     try:
@@ -120,7 +131,7 @@ def test_a_failed_download_of_the_pinned_commit_falls_back_to_main_s_copy(tmp_pa
         assert run.stdout.strip().splitlines()[-1] == COMMIT
         env["HF_HUB_CACHE"] = str(tmp_path / "empty")
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-        assert run.returncode != 0 and f"{YUNET_REPO} at revision {YUNET_REVISION}" in run.stderr
+        assert run.returncode != 0 and f"{SCRFD_REPO} at revision {SCRFD_REVISION}" in run.stderr
     finally:
         server.shutdown()
 
@@ -138,10 +149,10 @@ def test_models_dir_and_explicit_path_come_before_the_cache(tmp_path, shared_wei
 
 def test_missing_weights_offline_names_repo_file_and_folder(tmp_path):
     with pytest.raises(OmniSyncError) as error:
-        make_detector("opencv", cache_dir=tmp_path, models_dir=tmp_path / "models", local_files_only=True)
+        make_detector("insightface", cache_dir=tmp_path, models_dir=tmp_path / "models", local_files_only=True)
     message = str(error.value)
-    assert YUNET_REPO in message and YUNET_FILE in message
-    assert str(tmp_path / "models" / "opencv--face_detection_yunet") in message
+    assert SCRFD_REPO in message and SCRFD_FILE in message
+    assert str(tmp_path / "models" / "deepghs--insightface") in message
 
 
 def test_env_offline_hub_cache_in_fresh_process(hub, tmp_path, media):
@@ -159,15 +170,17 @@ def test_env_offline_hub_cache_in_fresh_process(hub, tmp_path, media):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) == {"opencv": 1, "insightface": 1}
-    env["HF_HUB_CACHE"] = str(tmp_path / "nothing")
-    missing = subprocess.run(
-        [sys.executable, "-c", "from omnisync_core.face import make_detector; make_detector('opencv')"],
+    env["HF_HUB_CACHE"] = str(tmp_path / "nothing")  # YuNet still runs (from the package); SCRFD is missing
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode != 0 and SCRFD_REPO in run.stderr
+    yunet = subprocess.run(
+        [sys.executable, "-c", code.replace("('opencv', 'insightface')", "('opencv',)")],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
     )
-    assert missing.returncode != 0 and "opencv/face_detection_yunet" in missing.stderr
+    assert yunet.returncode == 0 and json.loads(yunet.stdout.strip().splitlines()[-1]) == {"opencv": 1}
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (16, 16, 3), (48, 64, 4), (2160, 3840, 3)])
@@ -176,8 +189,8 @@ def test_odd_frames_do_not_crash(shape, shared_weights):
     assert detector.detect(np.zeros(shape, np.uint8)) == []
 
 
-def test_auto_without_network_falls_back_at_once(tmp_path, monkeypatch):
-    """No weights cached and no Hub reachable: dlib at once, without a download attempt (no retries)."""
+def test_auto_without_network_is_yunet_at_once(tmp_path, monkeypatch):
+    """No weights cached and no Hub reachable: YuNet from the package at once, without any Hub lookup."""
     import time
 
     import omnisync_core.hub as hub_module
@@ -187,14 +200,24 @@ def test_auto_without_network_falls_back_at_once(tmp_path, monkeypatch):
     calls = []
     import huggingface_hub
 
-    real = huggingface_hub.hf_hub_download
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("local_files_only"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", spy)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: calls.append(k))
     started = time.monotonic()
-    assert make_detector("auto", cache_dir=tmp_path / "empty").name == "dlib-hog"
+    assert make_detector("auto", cache_dir=tmp_path / "empty").name == "opencv-yunet"
     assert time.monotonic() - started < 10
-    assert calls and all(calls), calls  # only cache lookups, never a network download
+    assert calls == []
+
+
+def test_default_detector_finds_the_4k_face_and_the_turned_singing_face(media):
+    """The issue's cases: offline, dlib HOG found the 4K face in 34 % of frames and the turned face in 87 %."""
+    import cv2
+    from PIL import Image, ImageSequence
+
+    from omnisync_core.face.tracker import track_video
+    from omnisync_core.video import iter_frames
+
+    small = list(iter_frames(media("grid_bbaf2n.mp4"), 0, 10))  # 360 x 288
+    uhd = [np.pad(cv2.resize(f, (2700, 2160)), ((0, 0), (570, 570), (0, 0))) for f in small]  # 3840 x 2160
+    assert track_video(uhd, make_detector("auto"), landmarks="none").valid.mean() == 1.0
+    with Image.open(media("aigc_s2v.webp")) as image:
+        turned = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(image)]
+    assert track_video(turned, make_detector("auto"), detect_every=3, landmarks="none").valid.mean() >= 0.98

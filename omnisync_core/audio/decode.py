@@ -81,8 +81,23 @@ def load_audio_track(path: str | os.PathLike) -> AudioTrack:
         raise _decode_error(path, f"{error}. Is it a complete audio or video file?") from error
     if not chunks or sum(c.shape[1] for c in chunks) == 0:
         raise _decode_error(path, "it holds no audio samples (zero length); give a file with speech in it")
-    samples = np.ascontiguousarray(np.concatenate(chunks, axis=1))
+    samples = _finite(np.ascontiguousarray(np.concatenate(chunks, axis=1)), path)
     return AudioTrack(samples, int(rate))
+
+
+def _finite(samples: np.ndarray, path: Path) -> np.ndarray:
+    """Float files can hold NaN / Inf samples (a broken export), which no encoder takes: NaN becomes
+    silence and Inf full scale, with a warning; a file with no finite sample at all is refused."""
+    bad = ~np.isfinite(samples)
+    if not bad.any():
+        return samples
+    if bad.all():
+        raise _decode_error(path, "every sample is NaN or infinite (a broken float export); export the speech again")
+    from ..errors import warn
+
+    warn(f"'{path}' holds {int(bad.sum())} NaN or infinite samples ({bad.mean():.1%}); they were replaced by "
+         "silence (NaN) and full scale (Inf). Export the speech again if it sounds wrong")  # fmt: skip
+    return np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
 
 
 def _frame_samples(frame) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from ..errors import OmniSyncError
@@ -31,20 +32,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt so outputs in progress are cleaned up."""
+    """Turn SIGTERM and SIGHUP (a closed terminal or ssh session) into KeyboardInterrupt, so outputs in
+    progress are cleaned up as on Ctrl-C."""
     import signal
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        pass
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            try:
+                signal.signal(getattr(signal, name), handler)
+            except ValueError:  # not the main thread
+                pass
+
+
+class _WarningLines(logging.Handler):
+    """Each library warning as one ``omnisync: warning: ...`` line on stderr, printed through tqdm so it
+    never lands at the end of a progress bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"omnisync: warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _warnings_to_stderr() -> None:
+    """The library's warnings as ``omnisync: warning: ...`` lines (info messages stay quiet)."""
+    logger = logging.getLogger("omnisync_core")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(level=logging.WARNING))
+        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
     _stop_on_sigterm()
+    _warnings_to_stderr()
     try:
         args = build_parser().parse_args(argv)
         result = args.func(args)
@@ -52,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"omnisync: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("omnisync: interrupted; no output was written", file=sys.stderr)
+        try:  # after SIGHUP the terminal may be gone
+            print("omnisync: interrupted; no output was written", file=sys.stderr)
+        except OSError:
+            pass
         return 130
     return int(result or 0)
 

@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     many.add_argument("--list", type=Path, help="JSON list or CSV of pred,source[,audio][,reference][,name]")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--markdown", type=Path, help="write a markdown table here (many clips)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json / --markdown file")
     parser.add_argument("--max-offset", type=int, default=15, help="sync search range in frames (default 15)")
     parser.add_argument("--identity-samples", type=int, default=16, help="frames used for identity")
     parser.set_defaults(func=run)
@@ -66,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..evaluate.batch import markdown_table, write_reports
     from ..evaluate.pair import evaluate_files
+    from ..filemode import write_text_atomic
+    from ..video import check_output_path
 
+    for report in (args.json, args.markdown):  # before the evaluation, which can take minutes
+        if report is not None:
+            check_output_path(report, args.overwrite)
     jobs = _jobs(args)
     single = args.pred is not None and args.pred_dir is None and args.list is None
     results = []
@@ -89,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         figures = results[0].to_json()
         text = json.dumps(figures, indent=2)
         if args.json is not None:
-            args.json.write_text(text + "\n")
+            write_text_atomic(args.json, text + "\n")
         print(text)
     else:
         write_reports(names, results, args.json, args.markdown)

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--video", required=True, help="input video (or animated image)")
     p.add_argument("--json", help="write per-frame face records here")
-    p.add_argument("--preview", help="write a preview video with boxes, landmarks and the mask")
+    p.add_argument("--preview", help="write a preview video (.mp4, .mov, .mkv or .webm): boxes, landmarks, mask")
     p.add_argument("--backend", default="auto", choices=["auto", "opencv", "insightface", "dlib"])
     p.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (default 5)")
     p.add_argument("--face", default="largest", help="largest | left | right | centre | index:K (default largest)")
@@ -23,19 +23,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--landmarks", default="auto", choices=["auto", "dlib", "none"])
     p.add_argument("--mask", default="lower", choices=["lower", "face"], help="mask drawn in the preview")
     p.add_argument("--models-dir", help="folder with <owner>--<name>/<file> face weights (checked first)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing preview file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json or --preview file")
     p.set_defaults(func=_faces)
 
 
 def _faces(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..containers import container_for
+    from ..errors import OmniSyncError, warn
     from ..face.detection import make_detector
     from ..face.preview import draw_preview_frame
     from ..face.tracker import FaceTracker
-    from ..video import VideoWriter, iter_frames, probe_video
+    from ..filemode import write_text_atomic
+    from ..video import VideoWriter, check_output_path, iter_frames, probe_video
 
+    for out in (args.json, args.preview):  # before any work: never replaced without --overwrite
+        if out is not None:
+            check_output_path(out, args.overwrite)
+    if args.preview is not None:
+        container_for(args.preview)
     info = probe_video(args.video)
+    if info.truncation_warning():
+        warn(info.truncation_warning())
     opts = {"models_dir": args.models_dir} if args.models_dir else {}
     detector = make_detector(args.backend, **opts)
     tracker = FaceTracker(
@@ -69,6 +79,9 @@ def _faces(args: argparse.Namespace) -> int:
                         frame, r.valid, r.box, r.kps, r.landmarks, r.affine, args.crop_size, r.score, args.mask
                     )
                 )
+        if not records:
+            raise OmniSyncError(f"no frame of '{args.video}' could be decoded; the file may be truncated or empty")
+        tracker.check_choice()
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -87,6 +100,5 @@ def _faces(args: argparse.Namespace) -> int:
             "frame_size": list(tracker.frame_size or (0, 0)),
             "frames": records,
         }
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
+        write_text_atomic(args.json, json.dumps(payload))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..timeline import POLICIES
 
@@ -18,8 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     io = p.add_argument_group("input and output")
     io.add_argument("--video", required=True, help="talking-face video, or a still / animated image")
     io.add_argument("--audio", required=True, help="new speech: wav, mp3, m4a, flac, ogg, or a video with sound")
-    io.add_argument("--out", required=True, help="output video file (.mp4)")
+    io.add_argument("--out", required=True, help="output video file: .mp4, .mov or .mkv (h264 + AAC) or .webm "
+                    "(VP9 + Opus)")
     io.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists")
+    io.add_argument("--resume", action="store_true",
+                    help="keep the finished frames (losslessly, in .OUT.omnisync-resume/ beside OUT) so that, when the "
+                    "run is interrupted, the same command with --resume continues where it stopped and gives the "
+                    "same video; the folder is removed when OUT is complete")
     io.add_argument(
         "--length",
         choices=POLICIES,
@@ -28,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(output as long as the audio; the video repeats or plays back and forth), pad "
         "(longer wins: hold the last frame / add silence). Default: pingpong",
     )
-    io.add_argument("--crf", type=int, default=18, help="h264 quality, lower is better (default 18)")
+    io.add_argument("--crf", type=int, default=18, help="quality 0-51, lower is better (default 18; .webm maps it "
+                    "onto VP9's 0-63)")
     io.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
     io.add_argument("--chunk", type=int, default=32, help="frames decoded at a time; memory stays bounded")
 
@@ -88,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         crf=args.crf,
         preset=args.preset,
         overwrite=args.overwrite,
+        resume=args.resume,
     )
     bars: dict = {}
     titles = {"faces": "tracking faces", "lipsync": "lip-sync"}
@@ -101,6 +109,14 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         report = run_file(args.video, args.audio, args.out, settings, progress=progress)
+    except KeyboardInterrupt:
+        if not args.resume:
+            raise
+        for bar in bars.values():
+            bar.close()
+        print("omnisync: interrupted; the finished frames are kept: run the same command again to continue",
+              file=sys.stderr)  # fmt: skip
+        return 130
     finally:
         for bar in bars.values():
             bar.close()

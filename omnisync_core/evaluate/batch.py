@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OmniSyncError
+from ..filemode import write_text_atomic
 from .pair import EvalResult
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif", ".webp"}
@@ -144,6 +145,6 @@ def write_reports(
         "mean": mean_row(results),
     }
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+        write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
     if markdown_path is not None:
-        Path(markdown_path).write_text(markdown_table(names, results))
+        write_text_atomic(markdown_path, markdown_table(names, results))

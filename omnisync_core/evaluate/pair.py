@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..cancel import check
-from ..errors import OmniSyncError
+from ..errors import OmniSyncError, warn
 from .fidelity import FidelityAccumulator
 from .identity import face_embedding, identity_distance, sample_indices
 from .landmarks import Landmarks, LandmarkTracker, face_landmarks, mouth_opening, stack_landmarks
@@ -186,6 +186,11 @@ def evaluate_files(
         wav = load_audio(audio, sample_rate=16000)
     elif info_pred.has_audio:
         wav = load_audio(pred, sample_rate=16000)
+    else:
+        warn(f"'{pred}' has no audio track and no --audio was given, so the sync figures are null; give the "
+             "driving speech with --audio")  # fmt: skip
+    if wav is not None and not np.abs(wav).max() > 1e-4:
+        warn(f"the speech for '{pred}' is silent, so the sync figures mean nothing; check the --audio file")
     return evaluate_frames(
         iter_frames(pred),
         iter_frames(source),

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from ..errors import OmniSyncError
@@ -121,18 +122,12 @@ def _dlib(opts: dict) -> FaceDetector:
 
 
 def _auto(opts: dict) -> FaceDetector:
-    """YuNet when its weights are at hand (path, models folder, cache) or the Hub answers; else dlib."""
-    from ..hub import hub_reachable
+    """YuNet: its weights ship inside the package, so this needs no network. dlib's HOG detector (frontal
+    faces only, a non-commercial landmark model) is used only when YuNet cannot run at all, with a warning."""
     from .yunet import YuNetDetector
 
-    try:  # without touching the network
-        return YuNetDetector(**{**opts, "local_files_only": True})
-    except OmniSyncError:
-        why: object = "not downloaded, and the Hugging Face Hub is not reachable"
-    if not opts.get("local_files_only") and hub_reachable():
-        try:
-            return YuNetDetector(**opts)  # download it once
-        except OmniSyncError as error:
-            why = error
-    log.warning("face detector: YuNet weights unavailable (%s); using dlib HOG", why)
-    return _dlib(opts)
+    try:
+        return YuNetDetector(**opts)
+    except (OmniSyncError, cv2.error) as error:  # another repository / file asked for and not at hand
+        log.warning("face detector: YuNet unavailable (%s); using dlib HOG (frontal faces only)", error)
+        return _dlib(opts)

@@ -32,8 +32,9 @@ def parse_choice(choose: str | int) -> str:
     )
 
 
-def pick(detections: list[Detection], choose: str, frame_width: int) -> int:
-    """Index into ``detections`` of the face the rule ``choose`` selects (detections non-empty)."""
+def pick(detections: list[Detection], choose: str, frame_width: int) -> int | None:
+    """Index into ``detections`` of the face the rule ``choose`` selects (detections non-empty); None when
+    ``index:K`` asks for more faces than this frame shows."""
     centres = np.array([d.centre[0] for d in detections])
     if choose == "largest":
         return int(np.argmax([d.width * (d.box[3] - d.box[1]) for d in detections]))
@@ -45,7 +46,7 @@ def pick(detections: list[Detection], choose: str, frame_width: int) -> int:
         return int(np.argmin(np.abs(centres - frame_width / 2)))
     k = int(choose[6:])
     order = np.argsort(centres)
-    return int(order[min(k, len(order) - 1)])
+    return int(order[k]) if k < len(order) else None
 
 
 class IdentityRegistry:

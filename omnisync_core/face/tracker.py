@@ -142,6 +142,19 @@ class FaceTracker:
         self._filter.reset()
         self.frame_size: tuple[int, int] | None = None
         self.detections_run = 0
+        self.most_faces = 0  # the most faces any detection frame showed
+
+    def check_choice(self) -> None:
+        """After the last frame: ``index:K`` when faces were found but never K + 1 of them is an error, not
+        a silent fall-back to another face (a video without any face is a normal pass-through)."""
+        if not self.choose.startswith("index:"):
+            return
+        k, n = int(self.choose[6:]), self.most_faces
+        if 0 < n <= k:
+            have = f"index:0 to index:{n - 1}" if n > 1 else "index:0"
+            raise OmniSyncError(f"face '{self.choose}' asks for face {k + 1} from the left, but no frame shows more "
+                                f"than {n} face{'s' if n != 1 else ''} (valid: {have}); choose another face, e.g. "
+                                "largest")  # fmt: skip
 
     # -- one frame -------------------------------------------------------------------------
     def update(self, frame: np.ndarray) -> FaceFrame:
@@ -209,6 +222,7 @@ class FaceTracker:
         self._since_detect = 0
         self.detections_run += 1
         detections = [d for d in self.detector.detect(frame) if d.score >= self.score_threshold]
+        self.most_faces = max(self.most_faces, len(detections))
         if self._chosen is not None and self._box is not None:
             self._registry.boxes[self._chosen] = self._box.copy()  # match against where we tracked it to
         ids = self._registry.assign(detections, index)
@@ -220,6 +234,8 @@ class FaceTracker:
         last = self._registry.last_seen.get(self._chosen, -(10**9)) if self._chosen is not None else -(10**9)
         if self._chosen is None or index - last > self.reacquire_after:
             j = pick(detections, self.choose, frame.shape[1])
+            if j is None:  # index:K and fewer faces here: wait for a frame that shows face K
+                return None, faces
             self._chosen = ids[j]
             return detections[j], faces
         return None, faces
@@ -323,6 +339,7 @@ def track_video(
             progress(i + 1, total or 0)
     if not records:
         raise OmniSyncError("no frames to track; the video is empty")
+    tracker.check_choice()
     first = next((r for r in records if r.valid), None)
     if first is not None:
         for r in records:

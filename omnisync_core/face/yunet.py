@@ -1,4 +1,5 @@
-"""YuNet through ``cv2.FaceDetectorYN`` (Apache-2.0 weights from ``opencv/face_detection_yunet``)."""
+"""YuNet through ``cv2.FaceDetectorYN`` (Apache-2.0 weights from ``opencv/face_detection_yunet``, the pinned
+file shipped inside the package)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,26 @@ YUNET_REPO = "opencv/face_detection_yunet"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 # The commit whose YUNET_FILE is the one this code was tested with (sha256 8f2383e4dd3cfbb4...).
 YUNET_REVISION = "3cc26e7f1014a5ee5d74a42acee58bafc9d0a310"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+# That file, shipped inside the package (233 kB, Apache-2.0): YuNet works offline from the first run.
+BUNDLED = Path(__file__).parent / "weights" / YUNET_FILE
+
+
+def yunet_weights(repo: str = YUNET_REPO, filename: str = YUNET_FILE, revision: str | None = None,
+                  models_dir: str | Path | None = None, path: str | Path | None = None,
+                  cache_dir: str | Path | None = None, local_files_only: bool | None = None) -> Path:  # fmt: skip
+    """An explicit path; else a copy in the models folder; else, for the pinned file, the one shipped with the
+    package; else (another repository, file or revision) the Hub."""
+    own = repo == YUNET_REPO and filename == YUNET_FILE and revision in (None, YUNET_REVISION)
+    if path is None and own and BUNDLED.is_file():
+        from ..hub import models_dir_folder
+
+        folder = models_dir_folder(repo, models_dir)
+        local = folder / filename if folder is not None else None
+        return local if local is not None and local.is_file() else BUNDLED
+    pinned = YUNET_REVISION if repo == YUNET_REPO else None
+    return hub_file(repo, filename, revision, models_dir, path, cache_dir, local_files_only=local_files_only,
+                    pinned=pinned)  # fmt: skip
 
 
 class YuNetDetector:
@@ -35,9 +56,7 @@ class YuNetDetector:
         cache_dir: str | Path | None = None,
         local_files_only: bool | None = None,
     ) -> None:
-        pinned = YUNET_REVISION if repo == YUNET_REPO else None
-        self.weights = hub_file(repo, filename, revision, models_dir, path, cache_dir,
-                                local_files_only=local_files_only, pinned=pinned)  # fmt: skip
+        self.weights = yunet_weights(repo, filename, revision, models_dir, path, cache_dir, local_files_only)
         self.max_size = max_size
         self._net = cv2.FaceDetectorYN.create(str(self.weights), "", (320, 320), score_threshold, nms_threshold, 5000)
         self._size: tuple[int, int] | None = None
