@@ -13,9 +13,11 @@ from . import (
     match_length,
     model_loader,
     noise_init,
+    text_to_speech,
 )
 
-STAGES = [model_loader, audio_features, face_detect, noise_init, denoise, decode, blend, lipsync, match_length]
+STAGES = [model_loader, audio_features, face_detect, noise_init, denoise, decode, blend, lipsync, match_length,
+          text_to_speech]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

@@ -98,6 +98,17 @@ GRAPHS = {
         6: ("CreateVideo", (1250, 200), {"images": (5, 0), "fps": 25.0, "audio": (5, 1)}),
         7: save_video((6, 0), 1600, 200),
     },
+    "text_to_speech": {
+        1: ("LoadVideo", (0, 0), {"file": "input.mp4"}),
+        2: ("GetVideoComponents", (0, 400), {"video": (1, 0)}),
+        3: ("OmniSyncTextToSpeech", (0, 600), {"text": "Hello! This face is speaking a brand new line.",
+                                               "voice": "en-us", "rate": 175, "pitch": 50}),
+        4: model_loader(0, 900),
+        5: ("OmniSyncLipSync", (450, 200), {"images": (2, 0), "audio": (3, 0), "fps": (2, 2), "steps": 10, "seed": 0,
+                                            "model": (4, 0)}),  # fmt: skip
+        6: ("CreateVideo", (900, 200), {"images": (5, 0), "fps": (2, 2), "audio": (5, 1)}),
+        7: save_video((6, 0), 1250, 200),
+    },
 }
 
 

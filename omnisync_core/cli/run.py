@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..timeline import POLICIES
+from .tts import add_voice_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     io = p.add_argument_group("input and output")
     io.add_argument("--video", required=True, help="talking-face video, or a still / animated image")
-    io.add_argument("--audio", required=True, help="new speech: wav, mp3, m4a, flac, ogg, or a video with sound")
+    speech = io.add_mutually_exclusive_group(required=True)
+    speech.add_argument("--audio", help="new speech: wav, mp3, m4a, flac, ogg, or a video with sound")
+    speech.add_argument("--text", help="or a text to speak (offline text to speech, eSpeak NG; see --voice)")
+    speech.add_argument("--text-file", help="or a UTF-8 text file to speak")
     io.add_argument("--out", required=True, help="output video file (.mp4)")
     io.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists")
     io.add_argument(
@@ -31,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--crf", type=int, default=18, help="h264 quality, lower is better (default 18)")
     io.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
     io.add_argument("--chunk", type=int, default=32, help="frames decoded at a time; memory stays bounded")
+
+    voice = p.add_argument_group("text to speech (with --text / --text-file)")
+    add_voice_options(voice)
+    voice.add_argument("--timings", help="write the spoken phonemes and words with their times (JSON) here")
 
     model = p.add_argument_group("model and sampling")
     model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors), a Hugging "
@@ -99,14 +107,40 @@ def _run(args: argparse.Namespace) -> int:
             bars[stage] = tqdm(total=total, unit="frame", desc=titles.get(stage, stage), dynamic_ncols=True)
         bars[stage].update(done - bars[stage].n)
 
+    audio, phonemes, words = _speech(args)
     try:
-        report = run_file(args.video, args.audio, args.out, settings, progress=progress)
+        report = run_file(args.video, audio, args.out, settings, progress=progress, phonemes=phonemes)
     finally:
         for bar in bars.values():
             bar.close()
     print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s; "
           f"face found in {report.faces_found:.0%} of frames")
+    if args.timings and report.phonemes is not None:
+        from ..speech.timing import write_timings_json
+
+        write_timings_json(args.timings, report.phonemes, [w for w in words if w.start < report.duration])
+        print(f"wrote {args.timings}")
     if report.model is None:
         print("note: no OmniSync model ran (--model none, or no weights shipped), so the faces were tracked and "
               "blended back unchanged (no lip-sync).")
     return 0
+
+
+def _speech(args: argparse.Namespace):
+    """(audio file or AudioTrack, phoneme timings or None, word timings) from --audio or --text / --text-file."""
+    from ..errors import OmniSyncError
+    from ..video import check_output_path
+
+    if args.audio is not None:
+        if args.timings:
+            raise OmniSyncError("--timings needs --text or --text-file (the timings come from the text to speech)")
+        return args.audio, None, []
+    from ..speech.tts import synthesize, text_from
+
+    text = text_from(args.text, args.text_file)
+    check_output_path(args.out, args.overwrite)  # before speaking, so a mistake costs nothing
+    if args.timings:
+        check_output_path(args.timings, args.overwrite)
+    speech = synthesize(text, args.voice, args.rate, args.pitch)
+    print(f"spoke {len(speech.words)} words with {speech.voice}: {speech.duration:.2f} s")
+    return speech.track(), speech.phonemes, speech.words

@@ -123,3 +123,16 @@ def read_timings_json(path: str | os.PathLike) -> list[PhonemeTiming]:
 
 def read_word_timings_json(path: str | os.PathLike) -> list[WordTiming]:
     return words_from_dict(_load(path), str(path))
+
+
+def fit_timings(phonemes: list[PhonemeTiming], duration: float) -> list[PhonemeTiming]:
+    """The timings of audio cut or padded to ``duration`` seconds: entries past it are dropped or cut,
+    and padding at the end is a pause."""
+    fitted = [PhonemeTiming(p.start, min(p.end, duration), p.phoneme) for p in phonemes if p.start < duration]
+    end = fitted[-1].end if fitted else 0.0
+    if end < duration - 1e-9:
+        if fitted and fitted[-1].is_pause:
+            fitted[-1] = PhonemeTiming(fitted[-1].start, duration, PAUSE)
+        else:
+            fitted.append(PhonemeTiming(end, duration, PAUSE))
+    return fitted

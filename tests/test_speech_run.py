@@ -1,0 +1,87 @@
+"""Speaking a text onto a face: ``omnisync run --text``, the Text To Speech node, and the phoneme
+timings kept on the result for the motion stage."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("espeakng_loader")
+
+from omnisync_core.audio.decode import load_audio_track  # noqa: E402
+from omnisync_core.pipeline import RunSettings, run_file  # noqa: E402
+from omnisync_core.speech import read_timings_json  # noqa: E402
+from omnisync_core.speech.timing import PhonemeTiming, fit_timings, read_word_timings_json  # noqa: E402
+from omnisync_core.speech.tts import synthesize  # noqa: E402
+from omnisync_core.timeline import LengthPolicy  # noqa: E402
+from omnisync_core.video import probe_video  # noqa: E402
+from tests.synth import make_video  # noqa: E402
+
+
+def omnisync(*args):
+    return subprocess.run([sys.executable, "-m", "omnisync_core", *map(str, args)], capture_output=True, text=True)
+
+
+def test_run_text_speaks_onto_the_video(tmp_path):
+    video = make_video(tmp_path / "v.mp4", 25, 0.6)  # shorter than the speech: ping-pong to its length
+    text = tmp_path / "line.txt"
+    text.write_text("Good morning, and welcome to the show.", encoding="utf-8")
+    out, timings = tmp_path / "out.mp4", tmp_path / "t.json"
+    result = omnisync("run", "--video", video, "--text-file", text, "--voice", "en-gb", "--out", out,
+                      "--timings", timings, "--model", "none", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    spoken = synthesize(text.read_text(), voice="en-gb")
+    info = probe_video(out)
+    assert info.has_audio and abs(info.duration - spoken.duration) < 0.05
+    assert abs(load_audio_track(out).duration - info.duration) < 0.03
+    phonemes = read_timings_json(timings)
+    assert [p.phoneme for p in phonemes if not p.is_pause] == [p.phoneme for p in spoken.phonemes if not p.is_pause]
+    assert abs(phonemes[-1].end - info.duration) < 1e-3
+    assert [w.word for w in read_word_timings_json(timings)][:3] == ["Good", "morning", "and"]
+
+
+def test_run_file_keeps_the_timings_fitted_to_the_output(tmp_path):
+    video = make_video(tmp_path / "v.mp4", 25, 0.8)
+    speech = synthesize("This sentence is longer than the short video it is spoken onto.")
+    settings = RunSettings(model="none", length_policy=LengthPolicy.TRIM, preset="ultrafast")
+    report = run_file(video, speech.track(), tmp_path / "out.mp4", settings, phonemes=speech.phonemes)
+    assert abs(report.duration - 0.8) < 1e-9
+    assert report.phonemes[-1].end == pytest.approx(0.8) and all(p.start < 0.8 for p in report.phonemes)
+    assert report.phonemes[:3] == speech.phonemes[:3]
+
+
+def test_fit_timings_pads_with_a_pause():
+    timings = [PhonemeTiming(0, 0.1, "m"), PhonemeTiming(0.1, 0.3, "a")]
+    assert fit_timings(timings, 0.5) == [*timings, PhonemeTiming(0.3, 0.5, "")]
+    assert fit_timings(timings, 0.2) == [timings[0], PhonemeTiming(0.1, 0.2, "a")]
+
+
+def test_run_text_errors(tmp_path):
+    video = make_video(tmp_path / "v.mp4", 25, 0.4)
+    out = tmp_path / "out.mp4"
+    cases = {
+        "empty text": (["--text", " "], "no text to speak"),
+        "unknown voice": (["--text", "hi", "--voice", "xx-nowhere"], "unknown voice"),
+        "timings without text": (["--audio", video, "--timings", tmp_path / "t.json"], "--timings needs --text"),
+    }
+    for name, (args, message) in cases.items():
+        result = omnisync("run", "--video", video, "--out", out, "--model", "none", *args)
+        assert result.returncode == 2 and message in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr
+    both = omnisync("run", "--video", video, "--out", out, "--audio", video, "--text", "hi")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_text_to_speech_node_feeds_lipsync_inputs():
+    from nodes import NODE_CLASS_MAPPINGS
+
+    audio, phonemes = NODE_CLASS_MAPPINGS["OmniSyncTextToSpeech"]().run("Pie shoe.", "en-us", 175, 50)
+    wave = audio["waveform"]
+    assert wave.shape[:2] == (1, 1) and wave.dtype.is_floating_point and audio["sample_rate"] == 22050
+    assert phonemes[-1].end == pytest.approx(wave.shape[-1] / 22050)
+    assert [p.phoneme for p in phonemes if not p.is_pause] == ["p", "aɪ", "ʃ", "uː"]
+    images = __import__("torch").zeros(3, 32, 32, 3)
+    frames, fitted = NODE_CLASS_MAPPINGS["OmniSyncMatchLength"]().run(images, audio, 25.0, "loop")
+    assert frames.shape[0] == round(wave.shape[-1] / 22050 * 25) and np.isfinite(fitted["waveform"].numpy()).all()
