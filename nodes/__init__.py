@@ -14,10 +14,11 @@ from . import (
     model_loader,
     noise_init,
     text_to_speech,
+    transcribe,
 )
 
 STAGES = [model_loader, audio_features, face_detect, noise_init, denoise, decode, blend, lipsync, match_length,
-          text_to_speech]
+          text_to_speech, transcribe]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
