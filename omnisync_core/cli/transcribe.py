@@ -7,14 +7,16 @@ import argparse
 from ..speech.transcribe import DEFAULT_WHISPER
 
 
-def add_whisper_options(p: argparse.ArgumentParser) -> None:
-    """--whisper / --language / ..., shared by every command that listens."""
+def add_whisper_options(p, models_dir: bool = True) -> None:
+    """--whisper / --language / ..., shared by every command that listens (``models_dir`` False where
+    the command has its own --models-dir)."""
     p.add_argument("--whisper", default=DEFAULT_WHISPER, metavar="MODEL",
                    help="Whisper model: a size (tiny, base.en, small ...: Systran/faster-whisper-<size>), a Hub "
                    f"repository or a local faster-whisper folder (default {DEFAULT_WHISPER})")
     p.add_argument("--language", help="spoken language code (en, de, ...); default: detected")
     p.add_argument("--whisper-revision", help="Hub revision to pin the Whisper model to")
-    p.add_argument("--models-dir", help="folder searched before the Hugging Face cache (<owner>--<name>/)")
+    if models_dir:
+        p.add_argument("--models-dir", help="folder searched before the Hugging Face cache (<owner>--<name>/)")
     p.add_argument("--beam-size", type=int, default=5, help="beam search width (default 5; 1 is fastest)")
 
 

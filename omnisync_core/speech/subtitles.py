@@ -76,3 +76,76 @@ def write_srt(path: str | os.PathLike, transcript: Transcript) -> Path:
     with atomic_file(path, suffix=".srt.tmp") as tmp:
         tmp.write_text(srt_text(cues(transcript)), encoding="utf-8")
     return path
+
+
+def cues_from_words(words, line: int = LINE, gap: float = GAP) -> list[Cue]:
+    """Cues from word timings alone (e.g. the words text to speech spoke)."""
+    from .transcribe import Segment
+
+    words = list(words)
+    if not words:
+        return []
+    return cues(Transcript("", "", words[-1].end, [Segment(words[0].start, words[-1].end, "", words)]), line, gap)
+
+
+def fit_cues(items: list[Cue], duration: float) -> list[Cue]:
+    """Cues of a video ``duration`` seconds long: later ones dropped, the last one cut."""
+    return [Cue(c.start, min(c.end, duration), c.text) for c in items if c.start < duration]
+
+
+_ASS_HEADER = (  # what FFmpeg's mov_text encoder expects before the first cue
+    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+    "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, "
+    "Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, "
+    "MarginR, MarginV, Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,"
+    "10,10,10,0\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
+
+
+def mux_subtitles(video: str | os.PathLike, items: list[Cue], out: str | os.PathLike) -> Path:
+    """Copy ``video``'s streams (no re-encoding) into ``out`` with the cues as an MP4 text track
+    (mov_text, which players show as subtitles). ``out`` is written atomically."""
+    from fractions import Fraction
+
+    import av
+    from av.subtitles.subtitle import SubtitleSet
+
+    out = Path(out)
+    with atomic_file(out, suffix=out.suffix or ".mp4") as tmp, av.open(str(video)) as source, \
+            av.open(str(tmp), "w", format="mp4") as target:  # fmt: skip
+        copies = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("video", "audio")}
+        text = target.add_stream("mov_text")
+        text.time_base = Fraction(1, 1000)
+        text.codec_context.time_base = text.time_base
+        text.codec_context.subtitle_header = _ASS_HEADER.encode()
+        for packet in source.demux(*[s for s in source.streams if s.index in copies]):
+            if packet.dts is None:  # the demuxer's flush packet
+                continue
+            packet.stream = copies[packet.stream.index]
+            target.mux(packet)
+        for i, cue in enumerate(items):
+            start, end = round(cue.start * 1000), max(round(cue.end * 1000), round(cue.start * 1000) + 1)
+            line = cue.text.replace("\n", "\\N")
+            packet = text.codec_context.encode_subtitle(
+                SubtitleSet.create(f"{i},0,Default,,0,0,0,,{line}".encode(), 0, end - start, pts=start))
+            packet.stream, packet.pts, packet.dts, packet.duration = text, start, start, end - start
+            target.mux(packet)
+    return out
+
+
+def read_subtitle_track(video: str | os.PathLike) -> list[Cue]:
+    """The cues of a video's first text subtitle track (to check what was muxed)."""
+    import av
+
+    found = []
+    with av.open(str(video)) as container:
+        if not container.streams.subtitles:
+            return []
+        stream = container.streams.subtitles[0]
+        for packet in container.demux(stream):
+            if packet.pts is None or not bytes(packet)[2:]:
+                continue
+            start = float(packet.pts * stream.time_base)
+            text = bytes(packet)[2:].decode("utf-8", "replace")
+            found.append(Cue(start, start + float(packet.duration * stream.time_base), text))
+    return found

@@ -100,16 +100,23 @@ def phoneme_timings(events: list[espeak.Event], total: int, rate: int) -> list[P
     return timings
 
 
+OPENING = "\"'([{“‘«¿¡"
+
+
 def word_timings(events: list[espeak.Event], text: str, phonemes: list[PhonemeTiming], total: int,
                  rate: int) -> list[WordTiming]:
-    """Word events (sample, character span) -> words from their first sound's start to their last one's end."""
+    """Word events (sample, character span) -> words from their first sound's start to their last one's
+    end, written with the punctuation around them ("shoe,", "(aus)"), as Whisper writes words."""
     words = [e for e in events if e.kind == espeak.EVENT_WORD and e.length > 0]
-    found = []
+    found, carry = [], text[:words[0].text_position - 1].strip() if words else ""
     for i, event in enumerate(words):
         begin = event.sample / rate - 1e-6
         boundary = words[i + 1].sample / rate if i + 1 < len(words) else total / rate
         sounds = [p for p in phonemes if not p.is_pause and begin <= p.start < boundary]
-        word = text[event.text_position - 1: event.text_position - 1 + event.length].strip()
+        upto = words[i + 1].text_position - 1 if i + 1 < len(words) else len(text)
+        span = text[event.text_position - 1: max(upto, event.text_position - 1 + event.length)].rstrip()
+        opening = len(span) - len(span.rstrip(OPENING))
+        word, carry = carry + span[:len(span) - opening].strip(), span[len(span) - opening:].strip()
         if word and sounds:
             found.append(WordTiming(sounds[0].start, sounds[-1].end, word))
     return found
