@@ -14,7 +14,8 @@ import sys
 from ..errors import OmniSyncError
 
 # Sub-command modules, in the order ``omnisync --help`` lists them.
-COMMAND_MODULES = ["run", "tts", "transcribe", "info", "bench", "eval", "comfy", "model", "faces", "data", "train"]
+COMMAND_MODULES = ["run", "tts", "transcribe", "talk", "info", "bench", "eval", "comfy", "model", "faces", "data",
+                   "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

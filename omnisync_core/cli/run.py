@@ -25,18 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     speech.add_argument("--text-file", help="or a UTF-8 text file to speak")
     io.add_argument("--out", required=True, help="output video file (.mp4)")
     io.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists")
-    io.add_argument(
-        "--length",
-        choices=POLICIES,
-        default="pingpong",
-        help="when audio and video differ in length: trim (shorter wins), loop or pingpong "
-        "(output as long as the audio; the video repeats or plays back and forth), pad "
-        "(longer wins: hold the last frame / add silence). Default: pingpong",
-    )
-    io.add_argument("--crf", type=int, default=18, help="h264 quality, lower is better (default 18)")
-    io.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
-    io.add_argument("--chunk", type=int, default=32, help="frames decoded at a time; memory stays bounded")
-
     voice = p.add_argument_group("text to speech (with --text / --text-file)")
     add_voice_options(voice)
     voice.add_argument("--timings", help="write the spoken phonemes and words with their times (JSON) here")
@@ -47,6 +35,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                       "Whisper transcript, see --whisper)")
     subs.add_argument("--srt", help="also write the subtitles as a SubRip file here")
     add_whisper_options(subs, models_dir=False)
+
+    add_render_options(p)
+    p.set_defaults(func=_run)
+
+
+def add_render_options(p: argparse.ArgumentParser) -> None:
+    """Length policy, encoder, model, sampler, face and blend options: shared by run and talk."""
+    out = p.add_argument_group("output video")
+    out.add_argument(
+        "--length",
+        choices=POLICIES,
+        default="pingpong",
+        help="when audio and video differ in length: trim (shorter wins), loop or pingpong "
+        "(output as long as the audio; the video repeats or plays back and forth), pad "
+        "(longer wins: hold the last frame / add silence). Default: pingpong",
+    )
+    out.add_argument("--crf", type=int, default=18, help="h264 quality, lower is better (default 18)")
+    out.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
+    out.add_argument("--chunk", type=int, default=32, help="frames decoded at a time; memory stays bounded")
 
     model = p.add_argument_group("model and sampling")
     model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors), a Hugging "
@@ -83,38 +90,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     face.add_argument("--feather", type=float, default=0.04, help="mask edge softness, fraction of the crop")
     face.add_argument("--color-match", default="lab", choices=["lab", "none"], help="colour matching in the mask")
     face.add_argument("--poisson", action="store_true", help="gradient-domain (Poisson) blending")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from ..pipeline import run_file
 
-    from ..pipeline import RunSettings, run_file
-    from ..streaming import BlendSettings
-    from ..timeline import LengthPolicy
-
-    sampler = {name: getattr(args, name) for name in ("steps", "tau", "w_peak", "w_base", "spread", "edit_region",
-                                                       "window", "overlap", "seed") if getattr(args, name) is not None}
-    settings = RunSettings(
-        model=args.model, revision=args.revision, models_dir=args.models_dir, device=args.device,
-        dtype=args.dtype, sampler=sampler, backend=args.backend, detect_every=args.detect_every, face=args.face,
-        blend=BlendSettings(args.mask, args.feather, args.color_match, args.poisson),
-        length_policy=LengthPolicy.parse(args.length),
-        chunk_frames=args.chunk,
-        crf=args.crf,
-        preset=args.preset,
-        overwrite=args.overwrite,
-    )
-    bars: dict = {}
-    titles = {"faces": "tracking faces", "lipsync": "lip-sync"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in bars:  # created on the first frame, so input errors print no empty bar
-            for bar in bars.values():
-                bar.close()
-            bars[stage] = tqdm(total=total, unit="frame", desc=titles.get(stage, stage), dynamic_ncols=True)
-        bars[stage].update(done - bars[stage].n)
-
+    settings = run_settings(args)
+    progress = StageBars()
     audio, phonemes, words = _speech(args)
     subtitled = args.subtitles or args.srt
     if subtitled and args.audio is not None:
@@ -127,22 +109,66 @@ def _run(args: argparse.Namespace) -> int:
         else:
             report = run_file(args.video, audio, args.out, settings, progress=progress, phonemes=phonemes)
     finally:
-        for bar in bars.values():
-            bar.close()
+        progress.close()
     if subtitled:
         print(f"subtitles: {cue_count} cues" + (" in the video" if args.subtitles else "")
               + (f", written to {args.srt}" if args.srt else ""))
-    print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s; "
-          f"face found in {report.faces_found:.0%} of frames")
+    print_report(report)
     if args.timings and report.phonemes is not None:
         from ..speech.timing import write_timings_json
 
         write_timings_json(args.timings, report.phonemes, [w for w in words if w.start < report.duration])
         print(f"wrote {args.timings}")
+    return 0
+
+
+def run_settings(args: argparse.Namespace):
+    """RunSettings from the options add_render_options made."""
+    from ..pipeline import RunSettings
+    from ..streaming import BlendSettings
+    from ..timeline import LengthPolicy
+
+    sampler = {name: getattr(args, name) for name in ("steps", "tau", "w_peak", "w_base", "spread", "edit_region",
+                                                       "window", "overlap", "seed") if getattr(args, name) is not None}
+    return RunSettings(
+        model=args.model, revision=args.revision, models_dir=args.models_dir, device=args.device,
+        dtype=args.dtype, sampler=sampler, backend=args.backend, detect_every=args.detect_every, face=args.face,
+        blend=BlendSettings(args.mask, args.feather, args.color_match, args.poisson),
+        length_policy=LengthPolicy.parse(args.length),
+        chunk_frames=args.chunk,
+        crf=args.crf,
+        preset=args.preset,
+        overwrite=args.overwrite,
+    )
+
+
+class StageBars:
+    """progress(stage, done, total) for run_file as one tqdm bar per stage; close() when done."""
+
+    TITLES = {"faces": "tracking faces", "lipsync": "lip-sync"}
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage not in self.bars:  # created on the first frame, so input errors print no empty bar
+            self.close()
+            self.bars[stage] = tqdm(total=total, unit="frame", desc=self.TITLES.get(stage, stage), dynamic_ncols=True)
+        self.bars[stage].update(done - self.bars[stage].n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def print_report(report) -> None:
+    print(f"wrote {report.out}: {report.frames} frames at {report.fps} fps, {report.duration:.2f} s; "
+          f"face found in {report.faces_found:.0%} of frames")
     if report.model is None:
         print("note: no OmniSync model ran (--model none, or no weights shipped), so the faces were tracked and "
               "blended back unchanged (no lip-sync).")
-    return 0
 
 
 def _speech(args: argparse.Namespace):

@@ -165,3 +165,19 @@ def text_from(text: str | None, text_file: str | os.PathLike | None) -> str:
     if not text or not text.strip():
         raise OmniSyncError("no text to speak: the text is empty; give a sentence (or a text file with one)")
     return text
+
+
+def join_speech(parts: list[Speech]) -> Speech:
+    """Speech spoken one after another (e.g. sentence by sentence): one waveform, timings shifted."""
+    if not parts:
+        raise OmniSyncError("nothing was spoken")
+    rate = parts[0].sample_rate
+    waves, phonemes, words, offset = [], [], [], 0.0
+    for part in parts:
+        if part.sample_rate != rate:
+            raise OmniSyncError(f"cannot join speech at {part.sample_rate} Hz to speech at {rate} Hz")
+        waves.append(part.waveform)
+        phonemes += [PhonemeTiming(p.start + offset, p.end + offset, p.phoneme) for p in part.phonemes]
+        words += [WordTiming(w.start + offset, w.end + offset, w.word) for w in part.words]
+        offset += part.duration
+    return Speech(np.concatenate(waves), rate, phonemes, words, " ".join(p.text for p in parts), parts[0].voice)
