@@ -6,6 +6,7 @@ Each stage module exports ``NODES``: a mapping of node id -> (class, display nam
 from . import (
     audio_features,
     blend,
+    chat,
     decode,
     denoise,
     face_detect,
@@ -18,7 +19,7 @@ from . import (
 )
 
 STAGES = [model_loader, audio_features, face_detect, noise_init, denoise, decode, blend, lipsync, match_length,
-          text_to_speech, transcribe]
+          text_to_speech, transcribe, chat]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nodes import NODE_CLASS_MAPPINGS  # noqa: E402
+from omnisync_core.speech.chat import DEFAULT_SYSTEM as CHAT_SYSTEM  # noqa: E402
 
 KNOWN = json.loads((ROOT / "tests" / "data" / "core_nodes.json").read_text())["nodes"]
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
@@ -108,6 +109,21 @@ GRAPHS = {
                                             "model": (4, 0)}),  # fmt: skip
         6: ("CreateVideo", (900, 200), {"images": (5, 0), "fps": (2, 2), "audio": (5, 1)}),
         7: save_video((6, 0), 1250, 200),
+    },
+    "speak_back": {  # needs a chat server (OmniSync Chat's url) and a Whisper model
+        1: ("LoadVideo", (0, 0), {"file": "input.mp4"}),
+        2: ("GetVideoComponents", (0, 400), {"video": (1, 0)}),
+        3: ("LoadAudio", (0, 600), {"audio": "question.wav"}),
+        4: ("OmniSyncTranscribe", (350, 600), {"audio": (3, 0), "model": "tiny", "language": "", "beam_size": 5}),
+        5: ("OmniSyncChat", (700, 600), {"text": (4, 0), "url": "http://127.0.0.1:8080/v1", "model": "local",
+                                         "system": CHAT_SYSTEM, "key_env": "OPENAI_API_KEY", "timeout": 60.0,
+                                         "max_tokens": 400}),  # fmt: skip
+        6: ("OmniSyncTextToSpeech", (1050, 600), {"text": (5, 0), "voice": "en-us", "rate": 175, "pitch": 50}),
+        7: model_loader(1050, 900),
+        8: ("OmniSyncLipSync", (1400, 200), {"images": (2, 0), "audio": (6, 0), "fps": (2, 2), "steps": 10,
+                                             "seed": 0, "model": (7, 0)}),  # fmt: skip
+        9: ("CreateVideo", (1800, 200), {"images": (8, 0), "fps": (2, 2), "audio": (8, 1)}),
+        10: save_video((9, 0), 2150, 200),
     },
 }
 

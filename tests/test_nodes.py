@@ -201,7 +201,8 @@ def test_model_found_by_folder_name(model_dir, monkeypatch):
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 KNOWN = __import__("json").loads((ROOT / "tests" / "data" / "core_nodes.json").read_text())["nodes"]
-WORKFLOW_NAMES = ["lipsync_basic", "lipsync_stages", "lipsync_vhs", "portrait_image", "text_to_speech"]
+WORKFLOW_NAMES = ["lipsync_basic", "lipsync_stages", "lipsync_vhs", "portrait_image", "text_to_speech",
+                  "speak_back"]
 
 
 def _load(path):

@@ -120,3 +120,15 @@ def test_talk_failures_write_nothing(server, media, tmp_path, model, message):
     result = _talk(server.url, media, tmp_path, model=model)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["question.wav"]
+
+
+def test_chat_node_answers_and_explains_errors(server):
+    from nodes import NODE_CLASS_MAPPINGS
+
+    chat = NODE_CLASS_MAPPINGS["OmniSyncChat"]()
+    (answer,) = chat.run("Why is the sky blue?", server.url, "local")
+    assert answer.startswith("You asked: Why is the sky blue. That is a good question") and answer.endswith("asking!")
+    with pytest.raises(OmniSyncError, match="no question"):
+        chat.run("  ", server.url, "local")
+    with pytest.raises(OmniSyncError, match="answered 500"):
+        chat.run("hi", server.url, "broken")
