@@ -86,6 +86,7 @@ def test_voices_and_languages():
     ({"text": "  \n "}, "no text to speak"),
     ({"text": "hi", "voice": "en-uk"}, "unknown voice or language 'en-uk' (did you mean"),
     ({"text": "hi", "voice": ""}, "no voice given"),
+    ({"text": "hi", "voice": "en-us+f33"}, "unknown voice variant '+f33' (did you mean"),
     ({"text": "hi", "rate": 10}, "rate 10 is out of range"),
     ({"text": "hi", "pitch": 101}, "pitch 101 is out of range"),
 ])

@@ -38,6 +38,10 @@ def _list_voices() -> int:
 
     for voice in sorted(list_voices(), key=lambda v: v.languages[:1] or ("",)):
         print(f"{', '.join(voice.languages):<24} {voice.name:<40} {voice.identifier}")
+    from ..speech.espeak import ENGINE
+
+    names = sorted(v.identifier.rsplit("/", 1)[-1] for v in ENGINE.voices(variants=True))
+    print(f"\nvariants (after '+', e.g. en-us+f3): {', '.join(names)}")
     return 0
 
 

@@ -135,10 +135,13 @@ class _Engine:
             i += 1
         return 0  # 0: go on
 
-    def voices(self) -> list[Voice]:
+    def voices(self, variants: bool = False) -> list[Voice]:
+        """The voices (languages), or with ``variants`` the variants that go after '+' (identifier "!v/f3")."""
         with self.lock:
             lib = self._start()
-            listed = lib.espeak_ListVoices(None)
+            spec, name = _Voice(), ctypes.create_string_buffer(b"variant")
+            spec.languages = ctypes.cast(name, ctypes.c_void_p).value
+            listed = lib.espeak_ListVoices(ctypes.byref(spec) if variants else None)
             found, i = [], 0
             while listed[i]:
                 v = listed[i].contents

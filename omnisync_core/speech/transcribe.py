@@ -148,10 +148,12 @@ def _samples(audio: str | os.PathLike | AudioTrack | np.ndarray) -> np.ndarray:
 def transcribe(audio: str | os.PathLike | AudioTrack | np.ndarray, model: str | os.PathLike = DEFAULT_WHISPER,
                language: str | None = None, beam_size: int = 5, revision: str | None = None,
                models_dir: str | os.PathLike | None = None, device: str = "auto", vad: bool = False,
-               progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> Transcript:
+               progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+               threads: int = 0) -> Transcript:
     """The words of ``audio`` (a file, an AudioTrack, or 16 kHz mono samples) with their times.
-    ``language`` None: detected (multilingual models) or English (``.en`` models)."""
-    whisper = load_whisper(model, revision, models_dir, device)
+    ``language`` None: detected (multilingual models) or English (``.en`` models). ``threads``: CPU threads
+    (0: CTranslate2's default)."""
+    whisper = load_whisper(model, revision, models_dir, device, threads=threads)
     samples = _samples(audio)
     duration = len(samples) / FEATURE_RATE
     if language and not whisper.model.is_multilingual and language != "en":

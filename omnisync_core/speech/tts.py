@@ -60,6 +60,15 @@ def resolve_voice(name: str) -> str:
     if not wanted:
         raise OmniSyncError("no voice given; name one such as en-us, en-gb, de, fr, es (omnisync tts --list-voices)")
     voices = list_voices()
+    if variant:
+        known_variants = {v.identifier.rsplit("/", 1)[-1]: v for v in espeak.ENGINE.voices(variants=True)}
+        match = next((k for k in known_variants if k.lower() == variant.lower()), None)
+        if match is None:
+            close = difflib.get_close_matches(variant, list(known_variants), n=4, cutoff=0.5)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise OmniSyncError(f"unknown voice variant '+{variant}'{hint}; variants are f1..f5, m1..m7, klatt, "
+                                "croak, whisper and more (omnisync tts --list-voices)")
+        variant = match
     for voice in voices:
         if wanted.lower() in _keys(voice):
             return voice.identifier + (f"+{variant}" if variant else "")
