@@ -13,8 +13,8 @@ How it misbehaves is chosen by the model name:
 - ``slow``: waits ``delay`` seconds before the first byte;  ``stall``: sends two words, then waits
 - ``vanish``: sends a few words, then closes the connection without ``[DONE]``
 - ``garbage``: an event that is not JSON
-- ``gated``: sends the first sentence, then waits until the test sets ``gate`` (so a test can check
-  that the client had that sentence before the rest existed)
+- ``gated``: sends the first sentence and the next word, then waits until the test sets ``gate`` (so a
+  test can check that the client had that sentence before the rest existed)
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ class ChatStandIn:
                 return
             if model == "stall" and i == 2:
                 time.sleep(self.delay)
-            if model == "gated" and i > 0 and words[i - 1].endswith("."):
-                self.gate.wait(timeout=30)
+            if model == "gated" and i > 1 and words[i - 2].endswith("."):  # the first sentence and the
+                self.gate.wait(timeout=30)  # next word (which shows that the sentence ended) are out
             self._event(handler, {"object": "chat.completion.chunk",
                                   "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
             time.sleep(0.01)

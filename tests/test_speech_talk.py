@@ -3,6 +3,7 @@ errors, timeouts, a server that goes away), sentence cutting, and ``omnisync tal
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -28,9 +29,11 @@ def test_answer_streams_sentence_by_sentence(server):
 
 
 def test_first_sentence_arrives_before_the_rest_exists(server):
-    answer = ask("Hello", ChatSettings(server.url, "gated"))
+    answer = ask("Hello", ChatSettings(server.url, "gated", timeout=20))
+    began = time.perf_counter()
     first = next(answer)  # the server holds the rest back until the gate opens
     assert first == "You asked: Hello." and not server.finished.is_set()
+    assert time.perf_counter() - began < 15  # not after the stand-in's 30 s gate timeout
     server.gate.set()
     assert len(list(answer)) == 2 and server.finished.wait(5)
 

@@ -119,9 +119,9 @@ def test_cli_transcribe_through_the_hub_cache(media, tmp_path):
 def test_cli_transcribe_errors(tmp_path, media, not_whisper):
     keep = tmp_path / "keep.srt"
     keep.write_text("mine")
-    for folder, message in not_whisper.items():
-        result = omnisync("transcribe", media("grid_lbax4n.mp4"), "--whisper", folder)
-        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    folder, message = next(iter(not_whisper.items()))  # the others: test_folders_that_are_not_whisper_models
+    result = omnisync("transcribe", media("grid_lbax4n.mp4"), "--whisper", folder)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     result = omnisync("transcribe", media("grid_lbax4n.mp4"), "--whisper", TINY_EN, "--srt", keep)
     assert result.returncode == 2 and "already exists" in result.stderr and keep.read_text() == "mine"
     result = omnisync("transcribe", tmp_path / "none.wav", "--whisper", TINY_EN)

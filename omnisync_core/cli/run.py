@@ -176,21 +176,16 @@ def _speech(args: argparse.Namespace):
     from ..errors import OmniSyncError
     from ..video import check_output_path
 
+    if args.audio is not None and args.timings:
+        raise OmniSyncError("--timings needs --text or --text-file (the timings come from the text to speech)")
+    for path in (args.out, args.srt, args.timings):  # before any slow work, so a mistake costs nothing
+        if path:
+            check_output_path(path, args.overwrite)
     if args.audio is not None:
-        check_output_path(args.out, args.overwrite)
-        for path in (args.srt, args.timings):
-            if path:
-                check_output_path(path, args.overwrite)
-        if args.timings:
-            raise OmniSyncError("--timings needs --text or --text-file (the timings come from the text to speech)")
         return args.audio, None, []
     from ..speech.tts import synthesize, text_from
 
     text = text_from(args.text, args.text_file)
-    check_output_path(args.out, args.overwrite)  # before speaking, so a mistake costs nothing
-    for path in (args.srt, args.timings):
-        if path:
-            check_output_path(path, args.overwrite)
     speech = synthesize(text, args.voice, args.rate, args.pitch)
     print(f"spoke {len(speech.words)} words with {speech.voice}: {speech.duration:.2f} s")
     return speech.track(), speech.phonemes, speech.words
