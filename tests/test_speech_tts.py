@@ -161,3 +161,22 @@ def test_cli_tts_errors_leave_nothing(tmp_path, capsys):
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"omnisync: error: output '{keep}' already exists; pass --overwrite or choose another name"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"] and keep.read_bytes() == b"mine"
+
+
+def test_another_user_of_the_same_library_changes_nothing():
+    """Other TTS node packs load the very same espeakng-loader library; their voice and callback must not
+    reach ours (we load a private copy)."""
+    import ctypes
+
+    import espeakng_loader
+
+    before = synthesize("Pie shoe.")
+    other = ctypes.CDLL(espeakng_loader.get_library_path())
+    other.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0x8000)
+    other.espeak_SetVoiceByName(b"de")
+    other.espeak_SetParameter(1, 400, 0)  # a fast German voice over there
+    sink = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)(lambda *a: 0)
+    other.espeak_SetSynthCallback(sink)
+    after = synthesize("Pie shoe.")
+    assert [p.phoneme for p in after.phonemes] == [p.phoneme for p in before.phonemes]
+    assert abs(after.duration - before.duration) < 0.02

@@ -1,8 +1,9 @@
 """eSpeak NG through ctypes: the library and voice data come from the ``espeakng-loader`` wheel (no apt,
 nothing downloaded); a system ``libespeak-ng`` is the fallback where that wheel does not exist.
 
-The library keeps one global state (voice, rate, pitch, the synthesis callback), so every call here
-holds one lock and sets what it needs before it synthesises.
+The library keeps one global state (voice, rate, pitch, the synthesis callback), so this process loads
+a private copy of it (other packages may load the same file), every call here holds one lock, and each
+synthesis sets what it needs first.
 """
 
 from __future__ import annotations
@@ -89,6 +90,26 @@ def _find_library() -> tuple[str, str | None]:
                         "its voices), or install your system's espeak-ng package")
 
 
+def _private_copy(path: str) -> ctypes.CDLL:
+    """Load our own instance of the library: a copy under another name, so that another package in the
+    same process (other TTS nodes in ComfyUI load the same espeakng-loader library) can neither change
+    our voice or callback nor be changed by us. The copy is removed once loaded (not on Windows, where
+    a loaded DLL cannot be deleted and the plain library is used)."""
+    import platform
+    import shutil
+    import tempfile
+
+    if platform.system() == "Windows" or not os.path.isfile(path):
+        return ctypes.CDLL(path)
+    folder = tempfile.mkdtemp(prefix="omnisync-espeak-")
+    try:
+        copy = os.path.join(folder, os.path.basename(path))
+        shutil.copyfile(path, copy)
+        return ctypes.CDLL(copy)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class _Engine:
     """The one eSpeak NG instance of this process."""
 
@@ -105,7 +126,7 @@ class _Engine:
             return self.lib
         path, data = _find_library()
         try:
-            lib = ctypes.CDLL(path)
+            lib = _private_copy(path)
         except OSError as error:
             raise OmniSyncError(f"cannot load eSpeak NG from {path} ({error}); reinstall espeakng-loader") from error
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
