@@ -73,7 +73,7 @@ class Raw:
     events: list[Event]
 
 
-def _find_library() -> tuple[str, str | None]:
+def find_library() -> tuple[str, str | None]:
     """(library path, data folder or None for the library's own default)."""
     try:
         import espeakng_loader
@@ -124,7 +124,7 @@ class _Engine:
     def _start(self) -> ctypes.CDLL:
         if self.lib is not None:
             return self.lib
-        path, data = _find_library()
+        path, data = find_library()
         try:
             lib = _private_copy(path)
         except OSError as error:
@@ -155,6 +155,13 @@ class _Engine:
             self._events.append(Event(e.type, e.sample, e.text_position, e.length, phoneme))
             i += 1
         return 0  # 0: go on
+
+    def version(self) -> str:
+        with self.lock:
+            lib = self._start()
+            lib.espeak_Info.restype = ctypes.c_char_p
+            lib.espeak_Info.argtypes = [ctypes.c_void_p]
+            return (lib.espeak_Info(None) or b"?").decode("utf-8", "replace")
 
     def voices(self, variants: bool = False) -> list[Voice]:
         """The voices (languages), or with ``variants`` the variants that go after '+' (identifier "!v/f3")."""
