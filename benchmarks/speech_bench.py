@@ -1,5 +1,6 @@
 """Speech figures: text-to-speech speed, transcript word error rate and word timing, speak-back latency.
 
+    pip install pocketsphinx   # the comparison recogniser (not a dependency of the package)
     python benchmarks/speech_bench.py [--grid 60] [--talk retalk_face1.mp4] [--talk-model starter]
 
 - TTS: eSpeak NG real-time factor (synthesis seconds / audio seconds) over a set of sentences and
