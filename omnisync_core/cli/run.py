@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if subtitled:
-        print(f"subtitles: {cue_count} cues" + (" in the video" if args.subtitles else "")
+        print(f"subtitles: {cue_count} cue{'' if cue_count == 1 else 's'}" + (" in the video" if args.subtitles else "")
               + (f", written to {args.srt}" if args.srt else ""))
     print_report(report)
     if args.timings and report.phonemes is not None:
