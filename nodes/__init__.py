@@ -6,6 +6,7 @@ Each stage module exports ``NODES``: a mapping of node id -> (class, display nam
 from . import (
     audio_features,
     blend,
+    chat,
     decode,
     denoise,
     face_detect,
@@ -14,9 +15,12 @@ from . import (
     model_loader,
     motion,
     noise_init,
+    text_to_speech,
+    transcribe,
 )
 
-STAGES = [model_loader, audio_features, motion, face_detect, noise_init, denoise, decode, blend, lipsync, match_length]
+STAGES = [model_loader, audio_features, motion, face_detect, noise_init, denoise, decode, blend, lipsync,
+          match_length, text_to_speech, transcribe, chat]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

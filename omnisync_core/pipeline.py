@@ -60,6 +60,7 @@ class RunReport:
     source: VideoInfo
     faces_found: float  # fraction of output frames with a face
     model: str | None  # what re-generated the mouth; None: faces passed through unchanged
+    phonemes: list | None = None  # list[PhonemeTiming] of the output's speech, when known (text to speech)
 
 
 NO_MODEL = "none"  # RunSettings.model / --model value: no re-generation
@@ -98,13 +99,16 @@ def settings_crop_size(settings: RunSettings) -> int:
 
 def run_file(
     video: str | os.PathLike,
-    audio: str | os.PathLike,
+    audio: str | os.PathLike | AudioTrack,
     out: str | os.PathLike,
     settings: RunSettings | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    phonemes: list | None = None,
 ) -> RunReport:
-    """Re-voice ``video`` with ``audio`` into ``out`` (written atomically).
+    """Re-voice ``video`` with ``audio`` (a file, or samples already in memory, e.g. from text to
+    speech) into ``out`` (written atomically). ``phonemes`` (list[PhonemeTiming] of that audio) come
+    back on the report, fitted to the output's length.
 
     ``progress(stage, done, total)`` is called with stage ``faces`` (pass 1: tracking the
     source) and ``lipsync`` (pass 2: generating, blending and writing)."""
@@ -115,9 +119,13 @@ def run_file(
     info = probe_video(video)
     if info.truncation_warning():
         warn(info.truncation_warning())
-    speech: AudioTrack = load_audio_track(audio)
+    speech: AudioTrack = audio if isinstance(audio, AudioTrack) else load_audio_track(audio)
     plan = plan_length(info.frame_count, info.fps, speech.duration, settings.length_policy)
     speech = AudioTrack(fit_audio(speech.samples, plan.audio_samples(speech.sample_rate)), speech.sample_rate)
+    if phonemes is not None:
+        from .speech.timing import fit_timings
+
+        phonemes = fit_timings(phonemes, plan.duration)
 
     device, dtype = resolve_device(settings.device, settings.dtype)
     model_name = settings.model or default_model()
@@ -171,7 +179,7 @@ def run_file(
     if journal is not None:
         journal.discard()
     return RunReport(Path(out), plan.frame_count, info.fps, plan.duration, info, float(track.valid.mean()),
-                     model_name)
+                     model_name, phonemes)
 
 
 def _journal(video, audio, out, settings: RunSettings, model_name: str | None, info: VideoInfo):

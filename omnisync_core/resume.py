@@ -34,7 +34,14 @@ def journal_folder(out: str | os.PathLike) -> Path:
     return out.parent / f".{out.name}.omnisync-resume"
 
 
-def file_identity(path: str | os.PathLike) -> dict:
+def file_identity(path) -> dict:
+    """What a resumed run must find unchanged: a file by path, size and time; audio made in memory
+    (text to speech) by a hash of its samples."""
+    if hasattr(path, "samples"):  # an AudioTrack
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(path.samples).tobytes()).hexdigest()
+        return {"samples_sha256": digest, "sample_rate": int(path.sample_rate)}
     stat = Path(path).stat()
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 

@@ -1,7 +1,8 @@
 """Make the demo's inputs offline: scikit-image's astronaut portrait and a spoken sentence.
 
-Speech comes from espeak-ng when it is installed; otherwise a synthetic, speech-like signal
-(voiced syllables with pauses) stands in, and the script says so.
+Speech comes from the package's own text to speech (eSpeak NG from the espeakng-loader wheel, with
+its phoneme timings in speech.json); without it, from a system espeak-ng; without either, a
+synthetic, speech-like signal (voiced syllables with pauses) stands in, and the script says so.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ def portrait(path: Path) -> None:
 
 
 def speech(path: Path) -> str:
+    from omnisync_core.errors import OmniSyncError
+
+    try:
+        from omnisync_core.speech import write_timings_json
+        from omnisync_core.speech.tts import synthesize, write_wav
+
+        spoken = synthesize(SENTENCE, voice="en-us", rate=150)
+        write_wav(path, spoken)
+        write_timings_json(path.with_suffix(".json"), spoken.phonemes, spoken.words)
+        return f"eSpeak NG ({spoken.voice}, timings in {path.with_suffix('.json').name}): '{SENTENCE}'"
+    except OmniSyncError as error:  # no eSpeak NG library on this platform
+        print(f"note: {error}")
     if shutil.which("espeak-ng"):
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), SENTENCE], check=True)
         return f"espeak-ng: '{SENTENCE}'"
@@ -33,7 +46,7 @@ def speech(path: Path) -> str:
     syllables = (np.sin(2 * np.pi * 4 * t) > 0) * (np.sin(2 * np.pi * 0.5 * t) > -0.6)
     voice = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((140, 280, 420, 700), start=1))
     wavfile.write(path, rate, (0.3 * voice * syllables / 2).astype(np.float32))
-    return "synthetic syllables (espeak-ng not installed)"
+    return "synthetic syllables (no eSpeak NG: pip install espeakng-loader)"
 
 
 def main() -> None:

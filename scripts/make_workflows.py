@@ -123,6 +123,28 @@ TEMPLATES = [
         6: ("CreateVideo", {"images": (5, 0), "fps": 25.0, "audio": (5, 1)}),
         7: save_video((6, 0)),
     }),
+    Template("text_to_speech", "OmniSync lip sync to typed text", [[3, 4, 1], [2], [5], [6, 7]], {
+        1: ("LoadVideo", {"file": "input.mp4"}),
+        2: ("GetVideoComponents", {"video": (1, 0)}),
+        3: ("OmniSyncTextToSpeech", {"text": "Hello! This face is speaking a brand new line."}),
+        4: model_loader(),
+        5: ("OmniSyncLipSync", {"images": (2, 0), "audio": (3, 0), "fps": (2, 2), "model": (4, 0)}),
+        6: ("CreateVideo", {"images": (5, 0), "fps": (2, 2), "audio": (5, 1)}),
+        7: save_video((6, 0)),
+    }),
+    Template("speak_back", "OmniSync speak back, transcribe chat speak lip sync",  # needs a chat server
+             [[3, 1], [4, 2], [5, 7], [6], [8], [9, 10]], {
+        1: ("LoadVideo", {"file": "input.mp4"}),
+        2: ("GetVideoComponents", {"video": (1, 0)}),
+        3: ("LoadAudio", {"audio": "question.wav"}),
+        4: ("OmniSyncTranscribe", {"audio": (3, 0)}),
+        5: ("OmniSyncChat", {"text": (4, 0)}),
+        6: ("OmniSyncTextToSpeech", {"text": (5, 0)}),
+        7: model_loader(),
+        8: ("OmniSyncLipSync", {"images": (2, 0), "audio": (6, 0), "fps": (2, 2), "model": (7, 0)}),
+        9: ("CreateVideo", {"images": (8, 0), "fps": (2, 2), "audio": (8, 1)}),
+        10: save_video((9, 0)),
+    }),
 ]  # fmt: skip
 
 

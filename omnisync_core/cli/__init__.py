@@ -15,7 +15,8 @@ import sys
 from ..errors import OmniSyncError
 
 # Sub-command modules, in the order ``omnisync --help`` lists them.
-COMMAND_MODULES = ["run", "info", "bench", "eval", "comfy", "model", "faces", "motion", "data", "train", "train_motion"]
+COMMAND_MODULES = ["run", "tts", "transcribe", "talk", "info", "bench", "eval", "comfy", "model", "faces", "motion",
+                   "data", "train", "train_motion"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `omnisync tts --list-voices | head`): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     return int(result or 0)
 
 

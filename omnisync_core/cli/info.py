@@ -20,6 +20,8 @@ PACKAGES = [
     "dlib",
     "onnxruntime",
     "xformers",
+    "faster_whisper",
+    "ctranslate2",
 ]
 
 
@@ -39,6 +41,19 @@ def _version(name: str) -> str:
     except Exception as error:  # noqa: BLE001 - any import failure is worth reporting
         return f"not available ({type(error).__name__})"
     return str(getattr(module, "__version__", getattr(module, "VERSION", "installed")))
+
+
+def _espeak() -> str:
+    """eSpeak NG's version and where its library comes from (text to speech)."""
+    from ..errors import OmniSyncError
+    from ..speech import espeak
+
+    try:
+        library, _ = espeak.find_library()
+        version = espeak.ENGINE.version()
+    except OmniSyncError as error:
+        return f"not available ({error})"
+    return f"{version} ({library})"
 
 
 def devices() -> list[str]:
@@ -71,6 +86,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"omnisync {__version__} on Python {platform.python_version()} ({platform.platform()})")
     for name in PACKAGES:
         print(f"  {name:16s} {_version(name)}")
+    print(f"  {'eSpeak NG':16s} {_espeak()}")
     print("devices: " + ", ".join(devices()))
     print("weights are looked for in, in order:")
     for place in weight_locations():
