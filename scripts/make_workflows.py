@@ -133,7 +133,7 @@ TEMPLATES = [
         7: save_video((6, 0)),
     }),
     Template("speak_back", "OmniSync speak back, transcribe chat speak lip sync",  # needs a chat server
-             [[3, 1], [4, 2], [5, 7], [6], [8], [9, 10]], {
+             [[3, 1], [4, 2], [5, 6], [7, 8], [9, 10]], {
         1: ("LoadVideo", {"file": "input.mp4"}),
         2: ("GetVideoComponents", {"video": (1, 0)}),
         3: ("LoadAudio", {"audio": "question.wav"}),
