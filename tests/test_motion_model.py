@@ -157,3 +157,17 @@ def test_model_config_refuses_unknown_keys():
     with pytest.raises(OmniSyncError, match="unknown motion model features"):
         MotionModelConfig.from_dict({"features": "hubert"})
     assert MotionModel(TINY)(torch.zeros(2, 100, 81)).shape == (2, 50, len(COMPONENTS))
+
+
+def test_builtin_model_reads_speech_with_whisper_or_falls_back_to_log_mel(monkeypatch, caplog):
+    from omnisync_core.motion import predict, whisper_encoder
+
+    wav = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32) * 0.1
+    if whisper_encoder.whisper_available() is None:
+        features = whisper_encoder.whisper_encoder_features(wav)
+        assert features.shape == (100, 384)  # 50 frames / s
+        assert predict.load_motion_model(None).model.config.features == "whisper"
+    monkeypatch.setattr(whisper_encoder, "whisper_available", lambda: "ctranslate2 is not installed")
+    weights = predict.load_motion_model(None)
+    assert weights.model.config.features == "logmel" and "log-mel motion model" in caplog.text
+    assert len(predict_motion(weights, wav, 25)) == 50

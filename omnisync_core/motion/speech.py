@@ -62,3 +62,27 @@ def at_frames(series: torch.Tensor, rate: float, fps: float, n_frames: int) -> t
     w = (pos - lo).to(series.dtype)[:, None]
     return series[..., lo, :] * (1 - w) + series[..., hi, :] * w
 
+
+
+SILENCE_BELOW_PEAK_DB = 45.0  # a frame this far below the utterance's loud frames is silence
+SILENCE_FLOOR_DB = -65.0  # and anything quieter than this (dB full scale) always is
+SILENCE_RAMP_DB = 10.0
+
+
+def speech_presence(wav16k: np.ndarray, fps: float, frames: int) -> np.ndarray:
+    """``[frames]`` in 0..1: 1 where someone is heard around the frame, 0 in silence (full-band level in
+    a 40 ms window against the utterance's loud frames and an absolute floor; a frame next to speech
+    counts as speech, so short closures inside words are kept)."""
+    from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+
+    wav = np.asarray(wav16k, np.float64)
+    power = np.concatenate([[0.0], np.cumsum(wav * wav)])
+    centres = (np.arange(frames) + 0.5) / float(fps) * 16000
+    lo = np.clip(np.round(centres - 320).astype(np.int64), 0, len(wav))
+    hi = np.clip(np.round(centres + 320).astype(np.int64), 0, len(wav))
+    level = 10 * np.log10(np.maximum((power[hi] - power[lo]) / np.maximum(hi - lo, 1), 1e-12))  # dB full scale
+    peak = np.quantile(level, 0.95) if frames else 0.0
+    threshold = max(peak - SILENCE_BELOW_PEAK_DB, SILENCE_FLOOR_DB)
+    present = np.clip((level - threshold) / SILENCE_RAMP_DB, 0.0, 1.0)
+    present = maximum_filter1d(present, size=max(1, int(round(0.12 * fps))) | 1)  # +-60 ms
+    return gaussian_filter1d(present, 1.0, mode="nearest").clip(0.0, 1.0).astype(np.float32)

