@@ -14,6 +14,7 @@ from omnisync_core.evaluate.sync import speech_envelope
 from omnisync_core.motion.controls import rest_values, smoothed, with_strength
 from omnisync_core.motion.make import rest_for
 from omnisync_core.motion.measure import shapes_from_track
+from omnisync_core.motion.phonemes import motion_from_phonemes
 from omnisync_core.motion.plot import plot_motion
 from omnisync_core.motion.predict import load_motion_model, predict_motion
 from omnisync_core.motion.sources import motion_from_shapes, transfer
@@ -65,7 +66,8 @@ def apply_controls(motion: MouthMotion, rest: np.ndarray, strength: float, smoot
 class OmniSyncMouthMotion:
     DESCRIPTION = ("Predict the mouth shape of every video frame from speech: how open, how wide, jaw, rounding, "
                    "smile, asymmetry. The plot shows each over time with the speech behind it. Connect faces (the "
-                   "video you lip-sync) so the movements sit on that person's own resting mouth.")  # fmt: skip
+                   "video you lip-sync) so the movements sit on that person's own resting mouth, and the phonemes "
+                   "of OmniSync Text To Speech for exact visemes of synthesised speech.")  # fmt: skip
     CATEGORY = CATEGORY
     FUNCTION = "run"
     RETURN_TYPES = ("OMNISYNC_MOTION", "IMAGE")
@@ -86,17 +88,23 @@ class OmniSyncMouthMotion:
             "faces": ("OMNISYNC_FACES", {"tooltip": "The face to lip-sync (OmniSync Face Detect): its own resting "
                                          "mouth, frame by frame, becomes the neutral of the motion."}),
             "motion_model": ("STRING", {"default": "builtin", "tooltip": MODEL_TOOLTIP}),
+            "phonemes": ("OMNISYNC_PHONEMES", {"tooltip": "Phoneme timings of this speech (OmniSync Text To Speech): "
+                                               "exact visemes (closed on p b m) instead of the model's guess."}),
         }}  # fmt: skip
 
-    def run(self, audio, fps, frame_count=0, strength=1.0, smooth=0.0, faces=None, motion_model="builtin"):
+    def run(self, audio, fps, frame_count=0, strength=1.0, smooth=0.0, faces=None, motion_model="builtin",
+            phonemes=None):  # fmt: skip
         rate = check_fps(fps)
         track = audio_to_track(audio)
         wav = resample(track.mono(), track.sample_rate, FEATURE_RATE)
         frames = int(frame_count) if frame_count > 0 else frame_count_of(len(wav) / FEATURE_RATE, rate)
         weights = load_model_named(motion_model)
         rest = _face_rest(faces, rate, frames, weights.basis)
-        motion = predict_motion(weights, wav, rate, frames=frames, rest=rest)
         base = weights.neutral.numpy() if rest is None else rest
+        if phonemes:
+            motion = motion_from_phonemes(phonemes, rate, frames, weights.scale.numpy(), base)
+        else:
+            motion = predict_motion(weights, wav, rate, frames=frames, rest=rest)
         motion = apply_controls(motion, base, strength, smooth)
         return (motion, plot_image(motion, speech_envelope(wav, rate, frames)))
 

@@ -82,11 +82,14 @@ def test_motion_from_a_real_video_and_retimed(media, tmp_path):
     (["--audio", "{wav}", "--fps", "25", "--plot", "{out}"], "PNG"),
     (["--audio", "{missing}", "--fps", "25", "--json", "{out}"], "does not exist"),
     (["--motion", "{wav}", "--json", "{out}"], "cannot read the motion track"),
+    (["--phonemes", "{empty}", "--fps", "25", "--json", "{out}"], "holds no phonemes"),
+    (["--phonemes", "{wav}", "--fps", "25", "--json", "{out}"], "cannot read timings"),
     (["--audio", "{wav}", "--fps", "25", "--model", "{missing}", "--json", "{out}"], "motion model folder"),
 ])  # fmt: skip
 def test_bad_requests_get_one_clear_line(tmp_path, args, message):
     wav = write_audio(tmp_path / "s.wav", tone(0.5))
-    names = {"wav": wav, "out": tmp_path / "o.json", "missing": tmp_path / "nothing"}
+    (tmp_path / "empty.json").write_text(json.dumps({"phonemes": [{"start": 0, "end": 1, "phoneme": ""}]}))
+    names = {"wav": wav, "out": tmp_path / "o.json", "missing": tmp_path / "nothing", "empty": tmp_path / "empty.json"}
     result = omnisync("motion", *[a.format(**names) for a in args])
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "o.json").exists()

@@ -55,3 +55,18 @@ def test_motion_from_video_node_retimes(clip):
     motion, plot = NODE_CLASS_MAPPINGS["OmniSyncMotionFromVideo"]().run(frames, 25.0, target_fps=50.0)
     assert len(motion) == 100 and float(motion.fps) == 50.0 and motion.source == "transfer"
     assert motion.values[:, 0].std() > 0.003 and plot.shape[0] == 1
+
+
+def test_phonemes_from_text_to_speech_give_exact_visemes():
+    tts = NODE_CLASS_MAPPINGS.get("OmniSyncTextToSpeech")
+    if tts is None:
+        pytest.skip("no text to speech node")
+    outputs = tts().run("Bob bought a big map.")
+    audio, phonemes = outputs[0], outputs[1]
+    motion, _ = NODE_CLASS_MAPPINGS["OmniSyncMouthMotion"]().run(audio, 25.0, phonemes=phonemes)
+    assert motion.source == "phonemes"
+    opening = motion.component("opening")
+    closed = [opening[min(len(opening) - 1, int((p.start + p.end) / 2 * 25))] for p in phonemes if p.phoneme in "bpm"
+              and p.phoneme]  # fmt: skip
+    vowels = [opening[int((p.start + p.end) / 2 * 25)] for p in phonemes if p.phoneme in ("a", "ɑ", "æ", "ɔː", "ɔ")]
+    assert closed and vowels and max(closed) < min(vowels)

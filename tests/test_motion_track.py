@@ -12,7 +12,7 @@ from omnisync_core.errors import OmniSyncError
 from omnisync_core.motion.basis import COMPONENTS, LipBasis, explained_variance, fit_basis, measurement_matrix
 from omnisync_core.motion.controls import rest_track, rest_values, retargeted, retimed, smoothed, with_strength
 from omnisync_core.motion.measure import LIP_POINTS, SHAPE_POINTS, centre_mouth
-from omnisync_core.motion.phonemes import load_phoneme_timings, motion_from_phonemes, viseme_of
+from omnisync_core.motion.phonemes import motion_from_phonemes, viseme_of
 from omnisync_core.motion.track import MouthMotion, fill_gaps, read_motion_json, write_motion_json
 
 K = len(COMPONENTS)
@@ -207,15 +207,3 @@ def test_phoneme_motion_closes_on_p_b_m_opens_on_vowels_and_rests_in_pauses():
         else:
             assert middle < 0.0  # pressed shut: below the resting mouth
     assert abs(opening[frame(0.2)]) < 1e-3 and abs(opening[frame(2.9)]) < 1e-3  # silence before and after: rest
-
-
-def test_phoneme_timings_json_errors(tmp_path):
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps({"phonemes": [{"start": 0.1, "end": 0.2, "phoneme": "p"}]}))
-    assert load_phoneme_timings(path)[0].phoneme == "p"
-    path.write_text(json.dumps({"phonemes": [{"start": 0.3, "end": 0.2, "phoneme": "p"}]}))
-    with pytest.raises(OmniSyncError, match="start <= end"):
-        load_phoneme_timings(path)
-    path.write_text("{")
-    with pytest.raises(OmniSyncError, match="cannot read phoneme timings"):
-        load_phoneme_timings(path)

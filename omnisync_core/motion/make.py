@@ -44,7 +44,8 @@ def make_motion(
     request: MotionRequest, progress: Callable[[int, int], None] | None = None
 ) -> tuple[MouthMotion, np.ndarray | None]:
     """The track, and the speech envelope per frame for its plot (None without speech)."""
-    from .phonemes import load_phoneme_timings, motion_from_phonemes
+    from ..speech.timing import read_timings_json
+    from .phonemes import motion_from_phonemes
     from .predict import load_motion_model, predict_motion
     from .sources import motion_from_video
     from .track import read_motion_json
@@ -76,7 +77,9 @@ def make_motion(
         frames = request.frames or frame_count(wav.size / 16000.0, fps)
         envelope = speech_envelope(wav, fps, frames)
     elif request.phonemes:
-        timings = load_phoneme_timings(request.phonemes)
+        timings = read_timings_json(request.phonemes)
+        if not any(t.phoneme for t in timings):
+            raise OmniSyncError(f"{request.phonemes} holds no phonemes; nothing to make a mouth motion from")
         frames = request.frames or frame_count(max((t.end for t in timings), default=1.0), fps)
     else:
         frames = len(motion)

@@ -132,25 +132,3 @@ def motion_from_phonemes(
     values = np.asarray(rest, np.float32) + blended.astype(np.float32) * np.asarray(scale, np.float32)
     return MouthMotion(values=values, fps=fps, source="phonemes")
 
-
-def load_phoneme_timings(path) -> list:
-    """Phoneme timings from JSON ``{"phonemes": [{"start": s, "end": s, "phoneme": "p"}, ...]}`` (seconds)."""
-    import json
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    from ..errors import OmniSyncError
-
-    try:
-        data = json.loads(Path(path).read_text())
-        items = data["phonemes"] if isinstance(data, dict) else data
-        timings = [SimpleNamespace(start=float(p["start"]), end=float(p["end"]), phoneme=str(p.get("phoneme", "")))
-                   for p in items]  # fmt: skip
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise OmniSyncError(f"cannot read phoneme timings from {path} ({error}); the file must be JSON "
-                            '{"phonemes": [{"start": 0.10, "end": 0.18, "phoneme": "p"}, ...]}') from error  # fmt: skip
-    if not timings:
-        raise OmniSyncError(f"{path} holds no phonemes")
-    if any(not (np.isfinite(t.start) and np.isfinite(t.end)) or t.end < t.start or t.start < 0 for t in timings):
-        raise OmniSyncError(f"{path}: every phoneme needs 0 <= start <= end, in seconds")
-    return timings
