@@ -102,7 +102,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import numpy as np
-    import torch
 
     from omnisync_core.evaluate.motion import fit_ridge, summarise
     from omnisync_core.motion.dataset import build_motion_cache
@@ -111,7 +110,6 @@ def main() -> int:
     from omnisync_core.motion.track import MouthMotion
     from omnisync_core.train.motion import MotionTrainConfig, prepare_clips, train_motion
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     args.out.mkdir(parents=True, exist_ok=True)
     clips = load_cache(args.cache)
     if args.grid_clips is not None:

@@ -18,7 +18,7 @@ import torch
 from ..motion.basis import COMPONENTS
 from ..motion.model import MotionWeights
 from ..motion.predict import predict_motion
-from ..motion.speech import at_frames, normalise_utterance
+from ..motion.speech import normalise_utterance
 from ..train.motion import SAMPLE_RATE, PreparedClip
 from .sync import _pearson, speech_envelope
 
@@ -139,4 +139,4 @@ def summarise(scores: list[ClipScore]) -> dict:
     return out
 
 
-__all__ = ["ClipScore", "at_frames", "fit_ridge", "score_clip", "summarise"]
+__all__ = ["ClipScore", "fit_ridge", "score_clip", "summarise"]

@@ -25,7 +25,7 @@ import torch
 
 from ..cancel import check
 from ..errors import OmniSyncError
-from ..motion.basis import COMPONENTS, LipBasis, fit_basis
+from ..motion.basis import LipBasis, fit_basis
 from ..motion.controls import rest_values
 from ..motion.dataset import MotionClip
 from ..motion.model import MotionModel, MotionModelConfig, MotionWeights
@@ -276,4 +276,4 @@ def train_motion(
     return weights
 
 
-__all__ = ["COMPONENTS", "MotionTrainConfig", "prepare_clips", "train_motion"]
+__all__ = ["MotionTrainConfig", "prepare_clips", "train_motion"]
