@@ -25,6 +25,7 @@ SLOT_H, WIDGET_H, MARGIN_H = 20, 24, 14  # litegraph's slot and widget rows, and
 NODE_W = 300
 PREVIEW_H = 200  # room kept below a loader or saver for the preview the frontend draws into the node
 AUDIO_PLAYER_H = 54
+MULTILINE_EXTRA_H = 30  # a multiline STRING box is this much taller than a widget row (frontend 1.27, in the browser)
 PREVIEW_NODES = {"LoadVideo", "LoadImage", "SaveVideo", "VHS_LoadVideo", "VHS_VideoCombine"}
 
 Spec = tuple[str, str, dict[str, Any]]  # (input name, kind, options)
@@ -170,6 +171,7 @@ def node_size(node: NodeDef, values: dict[str, Any]) -> tuple[list[float], float
     ComfyUI's nodes, below it for VideoHelperSuite's, which shrink to their widgets on load."""
     slots = max(len(slot_inputs(node)), len(node.output))
     height = slots * SLOT_H + widget_rows(node, values) * WIDGET_H + MARGIN_H
+    height += MULTILINE_EXTRA_H * sum(bool(o.get("multiline")) for _, k, o in widget_inputs(node) if k == "STRING")
     if any(o.get("audio_upload") for _, _, o in widget_inputs(node)) or node.type == "VHS_LoadAudioUpload":
         height += AUDIO_PLAYER_H
     room = PREVIEW_H if node.type in PREVIEW_NODES else 0
