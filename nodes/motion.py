@@ -12,11 +12,10 @@ from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.evaluate.sync import speech_envelope
 from omnisync_core.motion.controls import rest_values, smoothed, with_strength
-from omnisync_core.motion.make import rest_for
+from omnisync_core.motion.make import rest_for, speech_motion
 from omnisync_core.motion.measure import shapes_from_track
-from omnisync_core.motion.phonemes import motion_from_phonemes
 from omnisync_core.motion.plot import plot_motion
-from omnisync_core.motion.predict import load_motion_model, predict_motion
+from omnisync_core.motion.predict import load_motion_model
 from omnisync_core.motion.sources import motion_from_shapes, transfer
 from omnisync_core.motion.track import MouthMotion
 from omnisync_core.motion.track import frame_count as frame_count_of
@@ -100,11 +99,7 @@ class OmniSyncMouthMotion:
         frames = int(frame_count) if frame_count > 0 else frame_count_of(len(wav) / FEATURE_RATE, rate)
         weights = load_model_named(motion_model)
         rest = _face_rest(faces, rate, frames, weights.basis)
-        base = weights.neutral.numpy() if rest is None else rest
-        if phonemes:
-            motion = motion_from_phonemes(phonemes, rate, frames, weights.scale.numpy(), base)
-        else:
-            motion = predict_motion(weights, wav, rate, frames=frames, rest=rest)
+        motion, base = speech_motion(weights, rate, frames, rest, wav=wav, phonemes=phonemes)
         motion = apply_controls(motion, base, strength, smooth)
         return (motion, plot_image(motion, speech_envelope(wav, rate, frames)))
 

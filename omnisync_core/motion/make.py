@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import OmniSyncError
-from .controls import rest_values, retimed, smoothed, with_strength
+from .controls import rest_values, retargeted, retimed, smoothed, with_strength
 from .track import MouthMotion, frame_count
 
 
@@ -40,13 +40,26 @@ def rest_for(neutral: MouthMotion, fps: Fraction, frames: int) -> np.ndarray:
     return retimed(rest, fps, frames).values
 
 
+def speech_motion(weights, fps: Fraction, frames: int, rest: np.ndarray | None = None, wav: np.ndarray | None = None,
+                  phonemes: list | None = None) -> tuple[MouthMotion, np.ndarray]:  # fmt: skip
+    """The track of speech and the resting mouth it sits on (``rest``: ``[K]`` or ``[frames, K]``;
+    default the average training speaker's): the visemes of its phoneme timings when given, else the
+    model's prediction from ``wav`` (16 kHz mono)."""
+    from .phonemes import motion_from_phonemes
+    from .predict import predict_motion
+
+    base = weights.neutral.numpy() if rest is None else rest
+    if phonemes:
+        return motion_from_phonemes(phonemes, fps, frames, weights.scale.numpy(), base), base
+    return predict_motion(weights, wav, fps, frames=frames, rest=base), base
+
+
 def make_motion(
     request: MotionRequest, progress: Callable[[int, int], None] | None = None
 ) -> tuple[MouthMotion, np.ndarray | None]:
     """The track, and the speech envelope per frame for its plot (None without speech)."""
     from ..speech.timing import read_timings_json
-    from .phonemes import motion_from_phonemes
-    from .predict import load_motion_model, predict_motion
+    from .predict import load_motion_model
     from .sources import motion_from_video
     from .track import read_motion_json
 
@@ -87,16 +100,14 @@ def make_motion(
     neutral = measure(request.neutral_video) if request.neutral_video else None
     rest = rest_for(neutral, fps, frames) if neutral is not None else None
     if request.audio:
-        motion = predict_motion(weights, wav, fps, frames=frames, rest=rest)
-        base = weights.neutral.numpy() if rest is None else rest
+        motion, base = speech_motion(weights, fps, frames, rest, wav=wav)
     elif request.phonemes:
-        base = weights.neutral.numpy() if rest is None else rest
-        motion = motion_from_phonemes(timings, fps, frames, weights.scale.numpy(), base)
+        motion, base = speech_motion(weights, fps, frames, rest, phonemes=timings)
     else:
         own = rest_values(motion.values, motion.valid)
         base = own if rest is None else rest
         if rest is not None:
-            motion = motion.replace(motion.values - own + rest)
+            motion = retargeted(motion, rest, own)
     if not math.isclose(request.strength, 1.0):
         motion = with_strength(motion, request.strength, base)
     return smoothed(motion, request.smooth), envelope
