@@ -68,6 +68,7 @@ class DiTConfig:
     audio_ada: bool = False  # also feed each frame's audio window into that frame's adaLN conditioning
     hide_source_mouth: bool = False  # hide the source mouth (train and inference): model/hide_mouth.py
     hide_fill: str = "skin"  # what fills the hidden mouth: "skin" around it | "reference" (one frame's mouth)
+    motion_map: bool = False  # take each frame's target lip map (model/lip_map.py) beside the source
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -95,6 +96,13 @@ class DiTConfig:
     @property
     def latent_size(self) -> int:
         return self.crop_size // self.latent_downscale
+
+    @property
+    def motion_channels(self) -> int:
+        """Input channels of the lip map on the latent grid (0 without ``motion_map``)."""
+        from .lip_map import map_channels
+
+        return map_channels(self.latent_downscale) if self.motion_map else 0
 
     @property
     def tokens_per_frame(self) -> int:

@@ -1,9 +1,10 @@
 """OmniSyncDiT: the mask-free, audio-conditioned video diffusion transformer (paper fig. 2).
 
-    v = OmniSyncDiT(config)(x, sigma, source, audio)
+    v = OmniSyncDiT(config)(x, sigma, source, audio, motion=lip_map)
 
 x and source are latent clips [B, T, C, h, w]; they are concatenated along channels (the
-model sees the whole source clip, no mouth mask), patchified into N tokens per frame and
+model sees the whole source clip, no mouth mask), with the target lip map of each frame
+(``config.motion_map``, model/lip_map.py) beside them, patchified into N tokens per frame and
 run through `depth` blocks of spatial / temporal / audio-cross attention + FFN, each
 modulated by the noise level with adaLN-zero. The output is the flow-matching velocity
 v = eps - x0 with the shape of x.
@@ -34,7 +35,8 @@ class OmniSyncDiT(nn.Module):
         self.config = config
         d, c, p = config.width, config.latent_channels, config.patch_size
         self.gradient_checkpointing = config.gradient_checkpointing
-        self.patch_embed = nn.Conv2d(2 * c, d, kernel_size=p, stride=p)  # [noisy ; source] -> tokens
+        # [noisy ; source ; lip map] -> tokens
+        self.patch_embed = nn.Conv2d(2 * c + config.motion_channels, d, kernel_size=p, stride=p)
         self.t_embed = TimestepEmbedder(d)
         self.audio_embed = nn.Sequential(nn.Linear(config.audio_dim, d), nn.SiLU(), nn.Linear(d, d))
         # Without the norm the embedded audio (norm ~2, mostly a constant) is drowned by its sin-cos positions
@@ -59,6 +61,8 @@ class OmniSyncDiT(nn.Module):
                 nn.init.zeros_(module.bias)
         nn.init.xavier_uniform_(self.patch_embed.weight.view(self.patch_embed.weight.shape[0], -1))
         nn.init.zeros_(self.patch_embed.bias)
+        if self.config.motion_channels:  # new conditioning path: the lip map starts silent
+            nn.init.zeros_(self.patch_embed.weight[:, 2 * self.config.latent_channels :])
         for layer in (self.t_embed.mlp[0], self.t_embed.mlp[2]):
             nn.init.normal_(layer.weight, std=0.02)
         nn.init.normal_(self.null_audio, std=0.02)
@@ -81,7 +85,7 @@ class OmniSyncDiT(nn.Module):
         self.gradient_checkpointing = enabled
 
     # ----------------------------------------------------------------------------------------
-    def _check_inputs(self, x, sigma, source, audio, audio_drop) -> None:
+    def _check_inputs(self, x, sigma, source, audio, audio_drop, motion=None) -> None:
         cfg = self.config
         if x.dim() != 5:
             raise OmniSyncError(f"x must be [B, T, C, h, w] (rank 5), got shape {tuple(x.shape)}")
@@ -103,6 +107,12 @@ class OmniSyncDiT(nn.Module):
                 raise OmniSyncError(f"audio must be [B, T, W, D] (rank 4), got shape {tuple(audio.shape)}")
             if tuple(audio.shape) != want:
                 raise OmniSyncError(f"audio must be [B, T, W, D] = {list(want)}, got {list(audio.shape)}")
+        if motion is not None:
+            want = (b, t, cfg.motion_channels, h, w)
+            if not cfg.motion_map:
+                raise OmniSyncError("this model takes no lip map (its config has motion_map false); pass motion=None")
+            if tuple(motion.shape) != want:
+                raise OmniSyncError(f"the lip map must be [B, T, M, h, w] = {list(want)}, got {list(motion.shape)}")
         if audio_drop is not None and audio_drop.shape != (b,):
             raise OmniSyncError(f"audio_drop must be a [B] = [{b}] bool mask, got {tuple(audio_drop.shape)}")
 
@@ -129,15 +139,22 @@ class OmniSyncDiT(nn.Module):
         sigma: torch.Tensor,  # [B] in [0, 1]
         source: torch.Tensor,  # [B, T, C, h, w] clean latent of the source clip
         audio: torch.Tensor | None = None,  # [B, T, W, Da] audio window per frame; None => null audio
-        audio_drop: torch.Tensor | None = None,  # [B] bool, True => null audio for that sample
+        audio_drop: torch.Tensor | None = None,  # [B] bool, True => the null condition: null audio, empty lip map
+        motion: torch.Tensor | None = None,  # [B, T, M, h, w] lip map on the latent grid; None => empty
     ) -> torch.Tensor:  # v [B, T, C, h, w]
-        self._check_inputs(x, sigma, source, audio, audio_drop)
+        self._check_inputs(x, sigma, source, audio, audio_drop, motion)
         b, t, c, h, w = x.shape
         p, d = self.config.patch_size, self.config.width
         dtype = self.patch_embed.weight.dtype
         hp, wp = -(-h // p), -(-w // p)  # token grid (odd sizes are zero-padded to a multiple of p)
 
-        z = torch.cat([x, source], dim=2).to(dtype).flatten(0, 1)  # [B*T, 2C, h, w]
+        parts = [x, source]
+        if self.config.motion_map:
+            m = torch.zeros(b, t, self.config.motion_channels, h, w, device=x.device) if motion is None else motion
+            if audio_drop is not None:
+                m = torch.where(audio_drop.to(m.device).view(b, 1, 1, 1, 1), torch.zeros_like(m), m)
+            parts.append(m.to(x.dtype))
+        z = torch.cat(parts, dim=2).to(dtype).flatten(0, 1)  # [B*T, 2C + M, h, w]
         z = F.pad(z, (0, wp * p - w, 0, hp * p - h))  # [B*T, 2C, hp*p, wp*p]
         tokens = self.patch_embed(z).flatten(2).transpose(1, 2)  # [B*T, N, D]
         tokens = tokens + sincos_2d(hp, wp, d, device=z.device).to(dtype)  # positions in space

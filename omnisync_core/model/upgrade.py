@@ -1,5 +1,6 @@
 """Add layers to a trained model: a config change that only adds modules (``audio_norm``,
-``audio_ada``, ``source_skip``, ...) keeps every trained weight and starts the new modules at their
+``audio_ada``, ``source_skip``, ...) or input channels (``motion_map``: the lip map's channels of the
+patch embedding start at zero) keeps every trained weight and starts the new modules at their
 initialisation (``audio_ada`` and the refine head start at zero, so the outputs are unchanged
 until they are trained; a new LayerNorm does change them). Anything that would reshape or drop a
 trained weight is refused."""
@@ -35,14 +36,30 @@ def upgrade_model(folder: str | Path, changes: dict[str, Any], seed: int = 0) ->
     state = load_file(str(folder / WEIGHTS_NAME))
     own = model.state_dict()
     dropped = sorted(set(state) - set(own))
+    grown = _grown_inputs(state, own)
+    state.update(grown)
     reshaped = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
     if dropped or reshaped:
         raise OmniSyncError(
             f"{changes} is not an upgrade of {folder}: it would drop {dropped[:4]} or reshape {reshaped[:4]} "
             f"({len(dropped)} dropped, {len(reshaped)} reshaped); only changes that add layers keep the training"
         )
-    added = sorted(set(own) - set(state))
+    added = sorted(set(own) - set(state)) + sorted(grown)
     if not added:
         raise OmniSyncError(f"{changes} adds no layers to {folder}: it has them already (nothing to do)")
     model.load_state_dict({**own, **{k: v.to(own[k].dtype) for k, v in state.items()}})
     return model, added
+
+
+def _grown_inputs(state: dict, own: dict) -> dict:
+    """The patch embedding with more input channels (the lip map): old channels as trained, new ones zero."""
+    key = "patch_embed.weight"
+    if key not in state or key not in own:
+        return {}
+    old, new = state[key], own[key]
+    if old.shape == new.shape or old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:] \
+            or old.shape[1] > new.shape[1]:
+        return {}
+    grown = torch.zeros(new.shape, dtype=old.dtype)
+    grown[:, : old.shape[1]] = old
+    return {key: grown}

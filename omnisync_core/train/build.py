@@ -51,6 +51,7 @@ class BuildOptions:
     apply_measured: bool = False  # ... and apply it (when no explicit offset is given)
     min_confidence: float = 0.1  # apply a measured offset only above this sync confidence
     max_offset: int = 15
+    landmarks: bool = True  # store each frame's 68 dlib landmarks (crop px): the lip shapes the renderer draws
 
     def key_fields(self) -> dict:
         fields = asdict(self)
@@ -159,10 +160,11 @@ def build_clip(
     count = info.frame_count if options.max_frames is None else min(info.frame_count, options.max_frames)
     if count < options.min_frames:
         raise Skip(f"too short: {count} frames < min_frames {options.min_frames}")
+    marks = "dlib" if options.measure_offsets or options.landmarks else "none"
     try:
         track = track_video(
             iter_frames(video, count=count), detector=detector or options.backend, crop_size=options.crop_size,
-            detect_every=options.detect_every, landmarks="dlib" if options.measure_offsets else "none",
+            detect_every=options.detect_every, landmarks=marks,
             fps=float(fps), total=count,
         )  # fmt: skip
     except OmniSyncError as error:
@@ -220,8 +222,19 @@ def build_clip(
         fps=fps,
         audio_rate=features.rate,
         audio_kind=features.kind,
+        landmarks=_crop_landmarks(track) if options.landmarks else None,
     )
     return shard, record
+
+
+def _crop_landmarks(track) -> torch.Tensor:  # float32 [T, 68, 2] crop px, NaN where no face
+    from ..face.align import transform_points
+
+    out = np.full((len(track), 68, 2), np.nan, np.float32)
+    for t in range(len(track)):
+        if track.valid[t] and np.isfinite(track.landmarks[t]).all():
+            out[t] = transform_points(track.landmarks[t], track.affines[t])
+    return torch.from_numpy(out)
 
 
 def _skip_record_path(out: Path, clip_id: str) -> Path:

@@ -29,7 +29,9 @@ pairing              "random": the source segment starts anywhere in the clip at
                      a near one, so fine appearance such as teeth and skin texture matches), +- jitter;
                      "near": a segment starting `min_gap` to `min_gap + frames` frames before or after the
                      target (about the target's pose and light, another mouth: what differs is what the
-                     audio explains, as at inference, where the source is the frame itself)
+                     audio explains, as at inference, where the source is the frame itself);
+                     "self": the target segment itself (only with a hidden source mouth: the model must draw
+                     the mouth from the lip map, and everything else is exactly the source, as at inference)
 min_gap              smallest start distance between source and target (default = frames: no overlap)
 mouth_weight         extra loss weight at the mouth: each latent pixel's error is weighted by
                      1 + mouth_weight * Gaussian(distance to the mouth centre), normalised to mean 1 (0 = plain MSE)
@@ -49,6 +51,8 @@ validation           {"clip": index or id in the manifest (default 0), "start": 
 augment              {"jitter": max shift as a fraction of the crop (0.03), "scale": max zoom (0.05),
                      "colour": brightness/contrast/saturation strength (0.1), "flip": horizontal flip
                      probability (0 = off); source and target are flipped together,
+                     "rotate": max rotation in degrees; with "self" pairing the shift, zoom and rotation are
+                     one transform of source, target and lip points together,
                      "audio_gain": max level change of the log-mel audio in dB (12),
                      "audio_tilt": max spectral tilt across the mel bands in dB (6)}
 seed                 seed of everything (data order, noise, sigma, augmentation)
@@ -116,8 +120,8 @@ class TrainConfig:
         problems = []
         if self.sigma_sampling not in ("logit_normal", "uniform"):
             problems.append(f"sigma_sampling must be 'logit_normal' or 'uniform', got {self.sigma_sampling!r}")
-        if self.pairing not in ("random", "timestep", "near"):
-            problems.append(f"pairing must be 'random', 'timestep' or 'near', got {self.pairing!r}")
+        if self.pairing not in ("random", "timestep", "near", "self"):
+            problems.append(f"pairing must be 'random', 'timestep', 'near' or 'self', got {self.pairing!r}")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
             problems.append(f"mixed_precision must be auto, bf16, fp16 or no, got {self.mixed_precision!r}")
         if min(self.frames, self.batch_size, self.grad_accum, self.steps) < 1:
@@ -128,7 +132,8 @@ class TrainConfig:
             problems.append("lip_weight must be >= 0, and > 0 needs lip_reader (a mouth reader file)")
         if not 0 <= self.audio_drop <= 1:
             problems.append("audio_drop must be in [0, 1]")
-        unknown_aug = set(self.augment) - {"jitter", "scale", "colour", "flip", "audio_gain", "audio_tilt"}
+        unknown_aug = set(self.augment) - {"jitter", "scale", "colour", "flip", "audio_gain", "audio_tilt",
+                                         "rotate"}
         if unknown_aug:
             problems.append(f"unknown augment keys {sorted(unknown_aug)}")
         if problems:

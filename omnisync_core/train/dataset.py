@@ -35,6 +35,26 @@ def load_shards(roots: str | list[str]) -> tuple[list[Shard], list[dict]]:
     return shards, records
 
 
+def shard_lips(shard: Shard) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A shard's landmarks -> (normalised lip shapes [T, P, 2], anchors [T, 2] crop px, face widths [T] crop px,
+    measured [T] bool), as motion.measure normalises them."""
+    from ..motion.measure import SHAPE_POINTS, normalise_landmarks
+
+    if shard.landmarks is None:
+        raise OmniSyncError("this model draws lip maps and the dataset has no landmarks; rebuild it with "
+                            "`omnisync data build` (this version stores them)")  # fmt: skip
+    marks = shard.landmarks.numpy()
+    t = len(marks)
+    shapes = np.full((t, len(SHAPE_POINTS), 2), np.nan, np.float32)
+    anchor = np.full((t, 2), np.nan, np.float32)
+    width = np.full(t, np.nan, np.float32)
+    ok = np.isfinite(marks).all(axis=(1, 2))
+    identity = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+    for i in np.nonzero(ok)[0]:
+        shapes[i], anchor[i], width[i] = normalise_landmarks(marks[i], identity)
+    return shapes, anchor, width, ok
+
+
 def window_starts(valid: torch.Tensor, frames: int) -> np.ndarray:
     """Start frames of every fully valid window of ``frames`` frames -> int64 [K]."""
     v = valid.numpy().astype(np.int64)
@@ -68,7 +88,9 @@ def sample_sigma(gen: torch.Generator, config: TrainConfig) -> float:
 
 
 def choose_source(starts: np.ndarray, target: int, sigma: float, config: TrainConfig, gen: torch.Generator) -> int:
-    """Start of the source segment (same clip, different time), by ``config.pairing``."""
+    """Start of the source segment (same clip, different time; "self": the target's), by ``config.pairing``."""
+    if config.pairing == "self":
+        return target
     dist = np.abs(starts - target)
     far, far_dist = starts[dist >= config.gap], dist[dist >= config.gap]
     if far.size == 0:  # clip too short for a separate segment: take the farthest window it has
@@ -96,6 +118,32 @@ def _affine_jitter(x: torch.Tensor, shift: float, scale: float, gen: torch.Gener
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def _joint_affine(
+    clips: list[torch.Tensor],  # each [T, 3, S, S]: moved together
+    points: list[torch.Tensor],  # each [..., 2] crop px: moved with them
+    shift: float, scale: float, rotate: float, gen: torch.Generator,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:  # (clips, points, zoom factor of lengths)
+    """One random shift, zoom (in or out) and rotation for source, target and their lip points at once."""
+    r = (torch.rand(4, generator=gen) * 2 - 1).tolist()
+    zoom = 1.0 + scale * r[0]  # > 1: the face looks bigger
+    angle = math.radians(rotate * r[1])
+    cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+    tx, ty = shift * r[2] * 2, shift * r[3] * 2
+    theta = torch.tensor([[cos, -sin, tx], [sin, cos, ty]], dtype=torch.float32)  # output -> input, in -1..1
+    s = clips[0].shape[-1]
+    moved = []
+    for x in clips:
+        grid = F.affine_grid(theta[None].expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+        moved.append(F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False))
+    a, b = theta[:, :2], theta[:, 2]
+    inverse = torch.linalg.inv(a)
+    out_points = []
+    for p in points:
+        u = p.float() / s * 2 - 1  # crop px -> -1..1
+        out_points.append(((u - b) @ inverse.T + 1) / 2 * s)
+    return moved, out_points, zoom
+
+
 def _colour(x: torch.Tensor, strength: float, r: torch.Tensor) -> torch.Tensor:
     """Brightness, contrast and saturation with factors 1 + strength * r (r in -1..1)."""
     if strength <= 0:
@@ -113,7 +161,16 @@ class TrainDataset(Dataset):
 
     def __init__(self, shards: list[Shard], config: TrainConfig, model_config, length: int = 2**62) -> None:
         self.shards, self.config, self.model_config, self.length = shards, config, model_config, length
-        self.starts = [window_starts(s.valid, config.frames) for s in shards]
+        self.lips = None
+        if model_config.motion_map:  # the renderer: each target frame's lip shape, from the shard's landmarks
+            self.lips = [shard_lips(s) for s in shards]
+            valid = [s.valid & torch.from_numpy(lips[3]) for s, lips in zip(shards, self.lips, strict=True)]
+            from ..model.lip_map import lip_basis
+
+            self.basis = lip_basis()
+        else:
+            valid = [s.valid for s in shards]
+        self.starts = [window_starts(v, config.frames) for v in valid]
         weights = np.array([len(s) for s in self.starts], np.float64)
         if weights.sum() == 0:
             raise OmniSyncError(f"no clip has {config.frames} consecutive usable frames; lower `frames` or add clips")
@@ -150,33 +207,64 @@ class TrainDataset(Dataset):
         tgt = shard.crops[target : target + t].float() / 255  # [T, 3, S, S]
         src = shard.crops[source : source + t].float() / 255  # [T, 3, S, S]
         aug = cfg.augment
-        tgt = _affine_jitter(tgt, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
-        src = _affine_jitter(src, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
-        r = torch.rand(3, generator=gen) * 2 - 1  # one colour change for source and target (same clip, same light)
-        tgt, src = _colour(tgt, aug.get("colour", 0.0), r), _colour(src, aug.get("colour", 0.0), r)
         mouth = shard.mouth_centre[target : target + t].float().clone()  # [T, 2] crop px (x, y), continuous
         src_mouth = shard.mouth_centre[source : source + t].float().clone()  # [T, 2] the source frames' own
+        width = shard.face_width[target : target + t].float()  # [T] crop px
+        src_width = shard.face_width[source : source + t].float()  # [T] crop px
+        ref = int(torch.randint(t, (), generator=gen).item()) if needs_reference(self.model_config) else None
+        lips = None
+        if self.lips is not None:  # the target shape as the renderer gets it at inference (lip_map.target_points)
+            lips = torch.from_numpy(self._target_points(clip, target, t, source + (ref or 0)))  # [T, P, 2] crop px
+        if cfg.pairing == "self":  # one geometric change for source, target and points
+            (tgt, src), moved, zoom = _joint_affine(
+                [tgt, src], [mouth, src_mouth] + ([lips] if lips is not None else []), aug.get("jitter", 0.0),
+                aug.get("scale", 0.0), aug.get("rotate", 0.0), gen)  # fmt: skip
+            mouth, src_mouth = moved[0], moved[1]
+            lips = moved[2] if lips is not None else None
+            width, src_width = width * zoom, src_width * zoom
+        else:
+            tgt = _affine_jitter(tgt, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
+            src = _affine_jitter(src, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
+        r = torch.rand(3, generator=gen) * 2 - 1  # one colour change for source and target (same clip, same light)
+        tgt, src = _colour(tgt, aug.get("colour", 0.0), r), _colour(src, aug.get("colour", 0.0), r)
         if torch.rand((), generator=gen).item() < aug.get("flip", 0.0):
             tgt, src = tgt.flip(-1), src.flip(-1)
             mouth[:, 0] = tgt.shape[-1] - mouth[:, 0]
             src_mouth[:, 0] = src.shape[-1] - src_mouth[:, 0]
+            if lips is not None:
+                lips[..., 0] = tgt.shape[-1] - lips[..., 0]
         sample = {
             "target": tgt,
             "source": src,
             "audio": self.audio_windows(clip, target, t),  # [T, W, D]
             "mouth": mouth,  # [T, 2] crop px (flipped with the crops; jitter/zoom not applied)
-            "width": shard.face_width[target : target + t].float(),  # [T] crop px
+            "width": width,  # [T] crop px
             "source_mouth": src_mouth,  # [T, 2] crop px, as "mouth" for the source frames
-            "source_width": shard.face_width[source : source + t].float(),  # [T] crop px
+            "source_width": src_width,  # [T] crop px
             "sigma": torch.tensor(sigma, dtype=torch.float32),
             "noise": torch.randn(self.noise_shape, generator=gen),  # [T, C, h, w]
             "drop": torch.tensor(torch.rand((), generator=gen).item() < cfg.audio_drop),
         }
         if aug.get("audio_gain", 0.0) or aug.get("audio_tilt", 0.0):  # drawn last: older configs keep their stream
             sample["audio"] = _audio_level(sample["audio"], aug.get("audio_gain", 0.0), aug.get("audio_tilt", 0.0), gen)
-        if needs_reference(self.model_config):  # the source frame whose mouth fills the others'; drawn last
-            sample["source_ref"] = torch.randint(t, (), generator=gen)
+        if ref is not None:  # the source frame whose mouth fills the others'
+            sample["source_ref"] = torch.tensor(ref)
+        if lips is not None:
+            from ..model.lip_map import draw_lip_maps
+
+            sample["lip_map"] = draw_lip_maps(lips.numpy(), tgt.shape[-1])  # [T, 3, S, S] 0..1
         return sample
+
+    def _target_points(self, clip: int, target: int, frames: int, own: int) -> np.ndarray:  # [T, P, 2] crop px
+        """Frame ``own``'s lip shape (the reference the model sees) moved to each target frame's components, at
+        the target frame's mouth: exactly what lip_map.target_points makes of a motion track at inference."""
+        from ..model.lip_map import target_points
+
+        shapes, anchor, width, _ = self.lips[clip]
+        span = slice(target, target + frames)
+        own_shape = shapes[own] if np.isfinite(shapes[own]).all() else shapes[span][0]
+        values = self.basis.encode(shapes[span])
+        return target_points(values, anchor[span], width[span], own_shape, self.basis)
 
 
 def _audio_level(audio: torch.Tensor, gain_db: float, tilt_db: float, gen: torch.Generator) -> torch.Tensor:

@@ -84,7 +84,12 @@ def flow_matching_loss(
     sigma = batch["sigma"].to(x0)  # [B]
     s = sigma.view(b, 1, 1, 1, 1)
     x = (1 - s) * x0 + s * eps  # [B, T, C, h, w]
-    v = model(x, sigma, src, batch["audio"].to(x0), audio_drop=batch["drop"])
+    motion = None
+    if "lip_map" in batch:  # the target mouth shape (renderer): [B, T, 3, S, S] -> the latent grid
+        from ..model.lip_map import to_latent_grid
+
+        motion = to_latent_grid(batch["lip_map"].to(x0), latent_space.downscale)  # [B, T, M, h, w]
+    v = model(x, sigma, src, batch["audio"].to(x0), audio_drop=batch["drop"], motion=motion)
     if mouth_weight <= 0:
         loss = F.mse_loss(v.float(), (eps - x0).float())
     else:

@@ -6,6 +6,8 @@ A shard ``clips/<clip_id>.safetensors`` holds
 - ``mouth_centre`` float32 [T, 2]      crop px (x, y)
 - ``face_width``   float32 [T]         crop px
 - ``valid``        uint8 [T]           1 where a face was found
+- ``landmarks``    float32 [T, 68, 2]  optional: dlib's 68 landmarks in crop px, NaN where no face (the
+                                       lip shapes the renderer is trained to draw, motion.measure)
 and string metadata: ``fps`` ("num/den"), ``audio_rate``, ``audio_kind``, ``key`` (what the shard
 was built from, for resuming) and ``record`` (the manifest entry as JSON). Windows of W feature
 frames per video frame are cut at train time with ``audio.features.frame_windows``, so one dataset
@@ -42,6 +44,7 @@ class Shard:
     fps: Fraction
     audio_rate: float
     audio_kind: str
+    landmarks: torch.Tensor | None = None  # float32 [T, 68, 2] crop px, NaN where unmeasured
 
     def __len__(self) -> int:
         return self.crops.shape[0]
@@ -63,6 +66,8 @@ def write_shard(path: Path, shard: Shard, key: str, record: dict) -> None:
         "face_width": shard.face_width.float().contiguous(),
         "valid": shard.valid.to(torch.uint8).contiguous(),
     }
+    if shard.landmarks is not None:
+        tensors["landmarks"] = shard.landmarks.float().contiguous()
     meta = {
         "format": FORMAT,
         "fps": f"{shard.fps.numerator}/{shard.fps.denominator}",
@@ -102,6 +107,7 @@ def read_shard(path: Path) -> Shard:
         fps=Fraction(meta["fps"]),
         audio_rate=float(meta["audio_rate"]),
         audio_kind=meta["audio_kind"],
+        landmarks=t.get("landmarks"),
     )
 
 
