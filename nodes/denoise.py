@@ -6,9 +6,15 @@ import dataclasses
 
 import torch
 
+from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.audio.features import frame_windows
 from omnisync_core.errors import OmniSyncError
-from omnisync_core.lipsync import LipSyncSettings, denoise_latents, window_starts
+from omnisync_core.lipsync import LipSyncSettings, denoise_latents, lip_map_input, window_starts
+from omnisync_core.model.hide_mouth import reference_frame
+from omnisync_core.model.lip_map import track_lips
+from omnisync_core.motion.controls import retimed
+from omnisync_core.motion.make import dub_motion
+from omnisync_core.motion.track import MouthMotion
 from omnisync_core.sampling import SOLVERS
 
 from .runtime import CATEGORY, cancelled, progress_bar
@@ -16,15 +22,36 @@ from .wires import OmniSyncAudio, OmniSyncLatent, OmniSyncModel
 
 
 def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_start, s: LipSyncSettings,
-                   callback=None) -> torch.Tensor:  # fmt: skip
-    """One window: z_src / x [n, C, h, w], audio [n, W, D] -> denoised latents [n, C, h, w] (CPU f32)."""
+                   callback=None, lips=None) -> torch.Tensor:  # fmt: skip
+    """One window: z_src / x [n, C, h, w], audio [n, W, D] (lips [n, P, 2] crop px for models that draw a given
+    mouth) -> denoised latents [n, C, h, w] (CPU f32)."""
     loaded = model.loaded
+    motion = lip_map_input(loaded.config, lips, model.device)
     return denoise_latents(loaded.model, loaded.latent_space.downscale, z_src, x, audio, mouth, width, sigma_start, s,
-                           model.device, model.dtype, callback, cancelled).float().cpu()  # fmt: skip
+                           model.device, model.dtype, callback, cancelled, motion).float().cpu()  # fmt: skip
 
 
-def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings
-            ) -> OmniSyncLatent:  # fmt: skip
+def latent_lips(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, motion: MouthMotion | None):
+    """The target lip points [T, P, 2] for a model that draws the mouth it is given (None for others): the wired
+    motion track re-timed to the frames, else the built-in motion model's track of the audio, on this face's
+    resting mouth."""
+    if not model.loaded.config.motion_map:
+        return None
+    if latent.track is None:
+        raise OmniSyncError("this model draws a given mouth and needs the face track: make the latent with "
+                            "OmniSync Noise Init from OmniSync Face Detect's faces")  # fmt: skip
+    n = latent.z_src.shape[0]
+    track = latent.track
+    if motion is None:
+        wav = resample(audio.track.mono(), audio.track.sample_rate, FEATURE_RATE)
+        motion = dub_motion(track, audio.fps, wav)
+    else:
+        motion = retimed(motion, audio.fps, n)
+    return track_lips(track, motion.values, reference_frame(track.edit_weight))
+
+
+def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings,
+            motion: MouthMotion | None = None) -> OmniSyncLatent:  # fmt: skip
     n = latent.z_src.shape[0]
     if audio.frame_count < n:
         raise OmniSyncError(f"the audio covers {audio.frame_count} frames but there are {n}; set frame_count "
@@ -32,6 +59,7 @@ def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, 
     if latent.sigma <= 0:
         return latent
     cfg = model.loaded.config
+    lips = latent_lips(model, latent, audio, motion)
     starts = window_starts(n, settings.window, settings.overlap)
     progress = progress_bar(len(starts) * settings.steps)
     out, written = torch.empty_like(latent.x), 0
@@ -44,7 +72,7 @@ def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, 
 
         new = denoise_window(model, latent.z_src[start:stop], latent.x[start:stop], windows,
                              latent.mouth_centre[start:stop], latent.face_width[start:stop], latent.sigma,
-                             settings, callback)  # fmt: skip
+                             settings, callback, None if lips is None else lips[start:stop])  # fmt: skip
         shared = max(written - start, 0)
         if shared:  # linear cross-fade over frames the previous window also produced
             ramp = (torch.arange(1, shared + 1, dtype=torch.float32) / (shared + 1)).view(-1, 1, 1, 1)
@@ -56,8 +84,10 @@ def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, 
 
 class OmniSyncDenoise:
     DESCRIPTION = ("Run the OmniSync DiT: flow-matching sampling from the noisy start to clean latents, "
-                   "guided by the audio with dynamic spatio-temporal CFG (strong at the mouth and early, "
-                   "none far from it and at the end). Frames go through in overlapping windows.")
+                   "guided by the mouth motion and the audio with dynamic spatio-temporal CFG (strong at the mouth "
+                   "and early, none far from it and at the end). The built-in model draws the mouth shape of the "
+                   "motion input (OmniSync Mouth Motion); without one it makes it from the audio. Frames go "
+                   "through in overlapping windows.")
     CATEGORY = CATEGORY
     FUNCTION = "run"
     RETURN_TYPES = ("OMNISYNC_LATENT",)
@@ -94,14 +124,16 @@ class OmniSyncDenoise:
                             "tooltip": "How much of the face the model may change: the mouth region of a face "
                             "this many times as wide (1.5: from below the nose to below the chin). Outside it "
                             "the source stays exactly. 0 = the whole crop."}),
+            "motion": ("OMNISYNC_MOTION", {"tooltip": "The mouth shape of every frame (OmniSync Mouth Motion or "
+                       "Motion From Video), for models that draw a given mouth; empty = made from the audio."}),
         }}  # fmt: skip
 
     def run(self, model, latent, audio_features, steps=10, w_base=1.0, w_peak=5.0, spread=0.25, gamma=1.5,
-            window=8, overlap=2, shift=3.0, solver="euler", edit_region=1.5):  # fmt: skip
+            window=8, overlap=2, shift=3.0, solver="euler", edit_region=1.5, motion=None):  # fmt: skip
         settings = LipSyncSettings(steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0), shift=shift, w_base=w_base,
                                    w_peak=w_peak, spread=spread, gamma=gamma, seed=latent.seed, window=window,
                                    overlap=overlap, solver=solver, edit_region=edit_region)  # fmt: skip
-        return (denoise(model, latent, audio_features, settings),)
+        return (denoise(model, latent, audio_features, settings, motion),)
 
 
 NODES = {"OmniSyncDenoise": (OmniSyncDenoise, "OmniSync Denoise")}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings
+from omnisync_core.model.hide_mouth import reference_frame
+from omnisync_core.model.lip_map import track_lips
+from omnisync_core.motion.controls import retimed
+from omnisync_core.motion.make import dub_motion
 from omnisync_core.pipeline import default_model
 from omnisync_core.streaming import BlendSettings, lipsync_stream
 
@@ -24,8 +29,9 @@ def default_loaded_model():
 
 
 class OmniSyncLipSync:
-    DESCRIPTION = ("Lip-sync a face in a video to new speech, all in one node: track the face, re-generate "
-                   "the mouth with OmniSync window by window, blend it back. The audio comes out cut or "
+    DESCRIPTION = ("Lip-sync a face in a video to new speech, all in one node: track the face, make the mouth "
+                   "motion of the speech (or take the wired one), re-generate the mouth in that shape with OmniSync "
+                   "window by window, blend it back. The audio comes out cut or "
                    "padded to the frames' length; match lengths first with OmniSync Match Length if needed.")
     CATEGORY = CATEGORY
     FUNCTION = "run"
@@ -59,11 +65,13 @@ class OmniSyncLipSync:
             "edit_region": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 5.0, "step": 0.1,
                             "tooltip": "How much of the face the model may change: the mouth region of a face "
                             "this many times as wide. Outside it the source stays exactly. 0 = the whole crop."}),
+            "motion": ("OMNISYNC_MOTION", {"tooltip": "The mouth shape of every frame (OmniSync Mouth Motion or "
+                       "Motion From Video); empty = the built-in motion model makes it from the speech."}),
         }}  # fmt: skip
 
     def run(self, images, audio, fps=25.0, steps=10, seed=0, model=None, tau=0.92, w_peak=5.0, backend="auto",
             face="largest", detect_every=5, window=8, overlap=2, mask="lower", feather=0.04, color_match="lab",
-            poisson=False, edit_region=1.5):  # fmt: skip
+            poisson=False, edit_region=1.5, motion=None):  # fmt: skip
         rate = check_fps(fps)
         n = check_image(images).shape[0]
         model = model if model is not None else default_loaded_model()
@@ -73,8 +81,14 @@ class OmniSyncLipSync:
         settings = LipSyncSettings.from_config(model.loaded.config, steps=steps, seed=seed, tau=tau, w_peak=w_peak,
                                                window=window, overlap=overlap, edit_region=edit_region)  # fmt: skip
         blend = BlendSettings(mask, feather, color_match, poisson)
+        lips = None
+        if model.loaded.config.motion_map:  # the model draws the mouth it is given: the wired one, else the speech's
+            if motion is None:
+                wav = resample(speech.track.mono(), speech.track.sample_rate, FEATURE_RATE)
+                motion = dub_motion(track, rate, wav)
+            lips = track_lips(track, retimed(motion, rate, n).values, reference_frame(track.edit_weight))
         out = lipsync_stream(iter_uint8(images), track, speech.features, rate, model.loaded, settings, blend,
-                             model.device, model.dtype, progress_bar(n), cancelled)  # fmt: skip
+                             model.device, model.dtype, progress_bar(n), cancelled, lips=lips)  # fmt: skip
         return (uint8_to_image(out, n), track_to_audio(speech.track))  # [T, H, W, 3]
 
 

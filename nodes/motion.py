@@ -12,7 +12,7 @@ from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.evaluate.sync import speech_envelope
 from omnisync_core.motion.controls import rest_values, smoothed, with_strength
-from omnisync_core.motion.make import rest_for, speech_motion
+from omnisync_core.motion.make import face_rest, speech_motion
 from omnisync_core.motion.measure import shapes_from_track
 from omnisync_core.motion.plot import plot_motion
 from omnisync_core.motion.predict import load_motion_model
@@ -54,8 +54,7 @@ def _face_rest(faces: OmniSyncFaces | None, fps, frames: int, basis) -> np.ndarr
     """Per-frame resting mouth of the face that will be lip-synced (None without faces)."""
     if faces is None:
         return None
-    own = motion_from_shapes(shapes_from_track(faces.track), fps, basis)
-    return rest_for(own, fps, frames)
+    return face_rest(faces.track, fps, frames, basis)
 
 
 def apply_controls(motion: MouthMotion, rest: np.ndarray, strength: float, smooth: float) -> MouthMotion:

@@ -40,7 +40,7 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None], ref)[0]  # as trained
     _, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
-    return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed), mouth, width)
+    return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed), mouth, width, track)
 
 
 class OmniSyncNoiseInit:

@@ -50,3 +50,4 @@ class OmniSyncLatent:  # wire OMNISYNC_LATENT
     seed: int
     mouth_centre: torch.Tensor  # [T, 2] crop px
     face_width: torch.Tensor  # [T] crop px
+    track: FaceTrack | None = None  # the faces' track (landmarks): where the lip map of a motion is drawn

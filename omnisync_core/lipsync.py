@@ -34,6 +34,7 @@ from .sampling import (
 MAX_STEPS = 200  # the nodes' widget maximum too; the paper runs 50
 MAX_GUIDANCE = 50.0
 MAX_SEED = 0xFFFFFFFFFFFFFFFF  # the seeds ComfyUI's widgets offer
+INITS = ("source", "warp")
 
 
 @dataclass
@@ -53,6 +54,9 @@ class LipSyncSettings:
     # (mouth_region.mouth_mask; 1.5 reaches from below the nose to below the chin); outside, the source
     # stays exactly (sampling.keep_outside). 0: the model redraws the whole crop, as in the paper
     edit_region: float = 1.5
+    # what the progressive init starts from: "source" (paper eq. 5-6) or "warp": the source with its lips and
+    # jaw moved to the target shape first (model/lip_warp.py; models that draw a given mouth from a reference)
+    init: str = "source"
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= MAX_STEPS:
@@ -76,6 +80,8 @@ class LipSyncSettings:
             )
         if self.solver not in SOLVERS:
             raise OmniSyncError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        if self.init not in INITS:
+            raise OmniSyncError(f"init must be one of {INITS}, got {self.init!r}")
         if not (math.isfinite(self.edit_region) and self.edit_region >= 0):
             raise OmniSyncError(f"edit_region must be >= 0 (0 = the whole crop), got {self.edit_region}")
 
@@ -121,19 +127,43 @@ def _check(crops, audio_windows, mouth_centre, face_width, config) -> None:
                             f"{tuple(mouth_centre.shape)} and {tuple(face_width.shape)}")  # fmt: skip
 
 
+def lip_map_input(config: Any, lips: torch.Tensor | np.ndarray | None, device) -> torch.Tensor | None:
+    """Target lip points [n, P, 2] crop px (NaN: no shape) -> the model's lip-map input [n, M, h, w], or None
+    for models that take none. A model that draws the given mouth and gets no points is an error."""
+    if not getattr(config, "motion_map", False):
+        return None
+    if lips is None:
+        raise OmniSyncError("this model draws the mouth it is given and needs a mouth motion track (target lip "
+                            "points); make one from the speech (motion.make.dub_motion) or wire a Mouth Motion "
+                            "node into the motion input")  # fmt: skip
+    from .model.lip_map import draw_lip_maps, to_latent_grid
+
+    return to_latent_grid(draw_lip_maps(np.asarray(lips), config.crop_size), config.latent_downscale).to(device)
+
+
 @torch.no_grad()
 def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, device, dtype, callback,
-                     cancelled, reference: MouthReference | None = None) -> torch.Tensor:  # fmt: skip
+                     cancelled, reference: MouthReference | None = None, lips=None) -> torch.Tensor:  # fmt: skip
     """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32). `reference`: the
-    clip's reference frame (:func:`encode_reference`), for models that fill the source mouth from one."""
+    clip's reference frame (:func:`encode_reference`), for models that fill the source mouth from one;
+    `lips`: the target lip points [n, P, 2] crop px, for models that draw the mouth they are given."""
     model, space = loaded.model, loaded.latent_space
     z_src = space.encode(crops.to(device)).float()  # [n, C, h, w]
     z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None], reference)[0]  # as trained
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
-    x = progressive_init(z_src, noise, settings.tau)  # [n, C, h, w] at sigma = tau
+    z_init = z_src
+    if settings.init == "warp" and lips is not None and reference is not None and reference.lips is not None:
+        from .model.hide_mouth import pasted_lips
+        from .model.lip_warp import warp_crops
+
+        shown = space.decode(z_src.to(dtype)).float().cpu()  # the source as the model sees it
+        moved = warp_crops(shown, pasted_lips(reference, mouth, width).numpy(), np.asarray(lips), width.numpy())
+        z_init = space.encode(moved.to(device)).float()
+    x = progressive_init(z_init, noise, settings.tau)  # [n, C, h, w] at sigma = tau
+    motion = lip_map_input(loaded.config, lips, device)
     z = denoise_latents(model, space.downscale, z_src, x, audio, mouth, width, settings.tau, settings, device, dtype,
-                        callback, cancelled)  # fmt: skip
+                        callback, cancelled, motion)  # fmt: skip
     return space.decode(z.to(dtype)).float().cpu()
 
 
@@ -152,6 +182,7 @@ def denoise_latents(
     dtype: torch.dtype,
     callback=None,
     cancelled: Callable[[], bool] | None = None,
+    motion: torch.Tensor | None = None,  # [n, M, h, w] lip maps (lip_map_input), for motion_map models
 ) -> torch.Tensor:  # [n, C, h, w] float32 on device, sigma 0
     """One window from sigma_start to 0: DS-CFG around the mouth, the edit region kept, the settings'
     schedule and solver. The CLI (:func:`generate_window`) and the Denoise node both sample through here."""
@@ -159,10 +190,12 @@ def denoise_latents(
     centre, face_width = to_latent_px(mouth, width, downscale, device)
     g = guidance_map(z_src.shape[-2:], centre, face_width, settings.w_base, settings.w_peak, settings.spread)
 
-    def model_fn(x_, sigma, source, audio_, audio_drop=None):
-        return model(x_.to(dtype), sigma, source.to(dtype), audio_.to(dtype), audio_drop=audio_drop).float()
+    def model_fn(x_, sigma, source, audio_, audio_drop=None, **extra):
+        extra = {k: v.to(dtype) for k, v in extra.items()}
+        return model(x_.to(dtype), sigma, source.to(dtype), audio_.to(dtype), audio_drop=audio_drop, **extra).float()
 
-    velocity = dscfg_velocity(model_fn, z_src[None], audio.to(device)[None].float(), g, sigma_start, settings.gamma)
+    velocity = dscfg_velocity(model_fn, z_src[None], audio.to(device)[None].float(), g, sigma_start, settings.gamma,
+                              None if motion is None else motion.to(device)[None].float())  # fmt: skip
     sigmas = sigma_schedule(settings.steps, sigma_start, settings.shift)
     constrain = edit_constraint(z_src, x, sigma_start, centre, face_width, settings.edit_region)
     return sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]
@@ -185,13 +218,15 @@ def edit_constraint(
 
 @torch.no_grad()
 def encode_reference(loaded: Any, crop: torch.Tensor, mouth: torch.Tensor, width: torch.Tensor,
-                     device: torch.device | str = "cpu") -> MouthReference | None:  # fmt: skip
-    """The clip's reference frame (crop [3, S, S] 0..1, mouth [2] and width [] crop px) as the model's
-    source filling wants it; None for models that do not use one."""
+                     device: torch.device | str = "cpu", lips=None) -> MouthReference | None:  # fmt: skip
+    """The clip's reference frame (crop [3, S, S] 0..1, mouth [2] and width [] crop px; optionally its lip
+    points [P, 2] crop px, for the warp init) as the model's source filling wants it; None for models that
+    do not use one."""
     if not needs_reference(loaded.config):
         return None
     latent = loaded.latent_space.encode(crop[None].to(device)).float()  # [1, C, h, w]
-    return MouthReference(latent, mouth.reshape(1, 2).float(), width.reshape(1).float())
+    own = None if lips is None else torch.as_tensor(np.asarray(lips), dtype=torch.float32)[None]
+    return MouthReference(latent, mouth.reshape(1, 2).float(), width.reshape(1).float(), own)
 
 
 def generate_crops(
@@ -206,10 +241,13 @@ def generate_crops(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     reference: int = 0,  # the clip's reference frame (hide_mouth.reference_frame of the track's edit weights)
+    lips: torch.Tensor | np.ndarray | None = None,  # [T, P, 2] target lip points, crop px (motion_map models)
+    reference_lips: np.ndarray | None = None,  # [P, 2] the reference frame's own lip points (init="warp")
 ) -> torch.Tensor:  # [T, 3, S, S] 0..1, CPU float32
     settings = settings or LipSyncSettings.from_config(loaded.config)
     _check(crops, audio_windows, mouth_centre, face_width, loaded.config)
-    ref = encode_reference(loaded, crops[reference], mouth_centre[reference], face_width[reference], device)
+    ref = encode_reference(loaded, crops[reference], mouth_centre[reference], face_width[reference], device,
+                           reference_lips)  # fmt: skip
     n_frames = crops.shape[0]
     out = torch.empty(crops.shape, dtype=torch.float32)
     starts = window_starts(n_frames, settings.window, settings.overlap)
@@ -225,6 +263,7 @@ def generate_crops(
         new = generate_window(
             loaded, crops[start:stop], audio_windows[start:stop], mouth_centre[start:stop],
             face_width[start:stop], start, settings, device, dtype, callback, cancelled, ref,
+            None if lips is None else lips[start:stop],
         )  # fmt: skip
         shared = max(written - start, 0)  # frames also produced by the previous window
         if shared:

@@ -49,6 +49,8 @@ class RunSettings:
     preset: str = "medium"
     overwrite: bool = False
     resume: bool = False  # keep finished frames (resume.ResumeJournal) so that a rerun continues
+    motion: str | None = None  # a mouth motion track JSON (omnisync motion) to draw; None: made from the speech
+    motion_strength: float = 1.0  # scale the mouth's movements around its resting shape (1 as made)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,10 @@ def run_file(
         wav16k = resample(speech.mono(), speech.sample_rate, FEATURE_RATE)
         features = features_for(wav16k, loaded.audio_spec, device=device, models_dir=settings.models_dir)
 
+    lips = None
+    if loaded is not None and loaded.config.motion_map:  # the model draws the mouth it is given
+        lips = target_lips(track, info.fps, wav16k, settings, phonemes)
+
     journal = _journal(video, audio, out, settings, model_name, info) if settings.resume else None
     done = journal.done if journal is not None else 0
     lipsync_progress = stage("lipsync")
@@ -166,7 +172,7 @@ def run_file(
 
     frames = iter_planned_frames(video, plan, settings.chunk_frames)
     output = lipsync_stream(frames, track, features, info.fps, loaded, lipsync, settings.blend, device, dtype,
-                            handed_on, cancelled, skip_before=done)  # fmt: skip
+                            handed_on, cancelled, skip_before=done, lips=lips)  # fmt: skip
     with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf, preset=settings.preset,
                      metadata=provenance_tags(model_name if loaded is not None else None)) as writer:
         if journal is not None:
@@ -180,6 +186,30 @@ def run_file(
         journal.discard()
     return RunReport(Path(out), plan.frame_count, info.fps, plan.duration, info, float(track.valid.mean()),
                      model_name, phonemes)
+
+
+def target_lips(track: FaceTrack, fps, wav16k, settings: RunSettings, phonemes: list | None = None):
+    """The lip points [T, P, 2] (crop px) the model draws in each output frame: the given motion track, else
+    the one the built-in motion model makes of the speech (phoneme timings when known), on this face's own
+    resting mouth, scaled by ``motion_strength``."""
+    import numpy as np
+
+    from .model.hide_mouth import reference_frame
+    from .model.lip_map import track_lips
+    from .motion.controls import retimed, with_strength
+    from .motion.make import dub_motion, face_rest
+    from .motion.predict import load_motion_model
+    from .motion.track import read_motion_json
+
+    weights = load_motion_model()
+    if settings.motion:
+        motion = retimed(read_motion_json(settings.motion), fps, len(track))
+    else:
+        motion = dub_motion(track, fps, wav16k, weights, phonemes)
+    if settings.motion_strength != 1.0:
+        rest = face_rest(track, fps, len(track), weights.basis) if np.asarray(track.valid).any() else None
+        motion = with_strength(motion, settings.motion_strength, rest)
+    return track_lips(track, motion.values, reference_frame(track.edit_weight))
 
 
 def _journal(video, audio, out, settings: RunSettings, model_name: str | None, info: VideoInfo):

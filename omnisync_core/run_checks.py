@@ -15,6 +15,7 @@ from .video import check_encoder_settings
 
 MAX_CHUNK = 4096  # frames held at once for backward (ping-pong) runs
 MAX_DETECT_EVERY = 1000
+MAX_MOTION_STRENGTH = 3.0
 MAX_FEATHER = 0.5  # of the crop size; the Blend node's widget maximum too
 
 
@@ -39,6 +40,13 @@ def check_run_settings(settings: Any) -> None:  # pipeline.RunSettings
     window, overlap = settings.sampler.get("window", 1), settings.sampler.get("overlap", 0)
     if window < 1 or overlap < 0:  # against each other once the model's defaults are known
         raise OmniSyncError(f"need --window >= 1 and --overlap >= 0, got {window} and {overlap}")
+    strength = getattr(settings, "motion_strength", 1.0)
+    if not (math.isfinite(strength) and 0 <= strength <= MAX_MOTION_STRENGTH):
+        raise OmniSyncError(f"--motion-strength must be from 0 (a still mouth) to {MAX_MOTION_STRENGTH}, "
+                            f"got {strength}")  # fmt: skip
+    motion = getattr(settings, "motion", None)
+    if motion and not Path(motion).is_file():
+        raise OmniSyncError(f"--motion {motion}: no such file; write one with `omnisync motion --out FILE.json`")
     _check_revision(settings.model, settings.revision)
     resolve_device(settings.device, settings.dtype)
 

@@ -150,17 +150,20 @@ def dscfg_velocity(
     guidance: torch.Tensor,  # G [T, 1, h, w] or [B, T, 1, h, w]
     sigma_start: float,
     gamma: float = 1.5,
+    motion: torch.Tensor | None = None,  # [B, T, M, h, w] lip maps on the latent grid (motion_map models)
 ) -> VelocityFn:
     """Velocity with DS-CFG: v = v_u + S * (v_c - v_u); cond and uncond in ONE call of batch 2B.
-    The unconditional half differs only in the audio drop mask (null audio), never the source."""
+    The unconditional half differs only in the drop mask (null audio and, for models that take one, an
+    empty lip map), never the source."""
     b = source.shape[0]
     source2 = torch.cat([source, source])  # [2B, T, C, h, w]
     audio2 = torch.cat([audio, audio])  # [2B, T, W, D]
     drop = torch.arange(2 * b, device=source.device) >= b  # [2B]: second half unconditional
+    extra = {} if motion is None else {"motion": torch.cat([motion, motion])}  # [2B, T, M, h, w]
 
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
         sig = torch.full((2 * b,), sigma, device=x.device, dtype=torch.float32)
-        v_c, v_u = model(torch.cat([x, x]), sig, source2, audio2, audio_drop=drop).chunk(2)
+        v_c, v_u = model(torch.cat([x, x]), sig, source2, audio2, audio_drop=drop, **extra).chunk(2)
         scale = dscfg_scale(guidance, sigma, sigma_start, gamma).to(v_c.dtype)
         return v_u + scale * (v_c - v_u)
 

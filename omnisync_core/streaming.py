@@ -72,6 +72,16 @@ def blend_stream(
         yield out
 
 
+def crop_lips(track: FaceTrack, t: int) -> np.ndarray | None:  # -> [P, 2] crop px, or None without landmarks
+    """Frame t's own lip + jaw points in its aligned crop (the warp initialisation moves them)."""
+    from .face.align import transform_points
+    from .motion.measure import SHAPE_POINTS
+
+    if track.landmarks is None or not np.isfinite(track.landmarks[t]).all():
+        return None
+    return transform_points(track.landmarks[t], track.affines[t])[list(SHAPE_POINTS)].astype(np.float32)
+
+
 def lipsync_stream(
     frames: Iterable[np.ndarray],  # uint8 [H, W, 3], the output frames in order
     track: FaceTrack,  # one entry per output frame
@@ -85,6 +95,7 @@ def lipsync_stream(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     skip_before: int = 0,
+    lips: np.ndarray | None = None,  # [T, P, 2] target lip points per output frame, crop px (motion_map models)
 ) -> Iterator[np.ndarray]:
     """Yield the lip-synced frames (uint8 [H, W, 3]) in order. ``skip_before``: frames already made by an
     interrupted run (a hand-out boundary, see ``progress``): they are read from ``frames`` but neither
@@ -112,13 +123,14 @@ def lipsync_stream(
                 ref_crop = crop_frames([held[ref_index - first]], track.slice(ref_index, ref_index + 1))[0]
                 ref = encode_reference(loaded, torch.from_numpy(ref_crop).permute(2, 0, 1),
                                        torch.from_numpy(track.mouth_centre[ref_index]),
-                                       torch.from_numpy(np.asarray(track.face_width[ref_index])), device)  # fmt: skip
+                                       torch.from_numpy(np.asarray(track.face_width[ref_index])), device,
+                                       crop_lips(track, ref_index))  # fmt: skip
         if loaded is not None and window_track.edit_weight.any() and stop > skip_before:
             audio = frame_windows(features, fps, stop - start, loaded.config.audio_window, start)
             x = torch.from_numpy(np.stack(new)).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S]
             x = generate_window(loaded, x, audio, torch.from_numpy(window_track.mouth_centre),
                                 torch.from_numpy(window_track.face_width), start, settings, device, dtype,
-                                None, cancelled, ref)
+                                None, cancelled, ref, None if lips is None else lips[start:stop])
             new = list(x.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy())
         shared = len(crops) - (start - first)  # frames the previous window also produced
         if shared > 0:

@@ -90,7 +90,7 @@ TEMPLATES = [
         7: save_video((6, 0)),
     }),
     Template("lipsync_stages", "OmniSync lip sync, stage by stage",
-             [[3, 4, 1], [2, 5, 7], [6, 8], [9, 10], [11, 12, 13]], {
+             [[3, 4, 1], [2, 5, 7], [6, 14, 8], [9, 10, 15], [11, 12, 13]], {
         1: ("LoadVideo", {"file": "input.mp4"}),
         2: ("GetVideoComponents", {"video": (1, 0)}),
         3: ("LoadAudio", {"audio": "speech.wav"}),
@@ -99,11 +99,13 @@ TEMPLATES = [
         6: ("OmniSyncFaceDetect", {"images": (5, 0), "model": (4, 0), "fps": (2, 2)}),
         7: ("OmniSyncAudioFeatures", {"audio": (5, 1), "model": (4, 0), "fps": (2, 2)}),
         8: ("OmniSyncNoiseInit", {"model": (4, 0), "faces": (6, 0)}),
-        9: ("OmniSyncDenoise", {"model": (4, 0), "latent": (8, 0), "audio_features": (7, 0)}),
+        9: ("OmniSyncDenoise", {"model": (4, 0), "latent": (8, 0), "audio_features": (7, 0), "motion": (14, 0)}),
         10: ("OmniSyncDecode", {"model": (4, 0), "latent": (9, 0)}),
         11: ("OmniSyncBlend", {"images": (5, 0), "faces": (6, 0), "crops": (10, 0)}),
         12: ("CreateVideo", {"images": (11, 0), "fps": (2, 2), "audio": (5, 1)}),
         13: save_video((12, 0)),
+        14: ("OmniSyncMouthMotion", {"audio": (5, 1), "fps": (2, 2), "faces": (6, 0)}),
+        15: ("PreviewImage", {"images": (14, 1)}),
     }),
     Template("lipsync_vhs", "OmniSync lip sync with VideoHelperSuite", [[3, 4, 1], [2], [5], [6]], {
         1: ("VHS_LoadVideo", {"video": "input.mp4", "format": "None"}),

@@ -52,6 +52,11 @@ def test_build_real_clips_records_reasons(media, tmp_path):
     assert ok["face_fraction"] > 0.9 and ok["segments"] and "measured_offset" in ok
     shard = read_shard(out / ok["shard"])
     assert shard.crops.shape == (40, 3, 32, 32) and shard.audio.shape[1] == 80
+    marks = shard.landmarks.numpy()  # [40, 68, 2] crop px: the lip shapes the renderer learns to draw
+    assert marks.shape == (40, 68, 2) and np.isfinite(marks[shard.valid.numpy()]).all()
+    mouth = marks[shard.valid.numpy()][:, 48:68].mean(1)
+    assert ((mouth > 8) & (mouth < 28)).all()  # inside the 32 px crop, in its lower middle
+    assert (mouth[:, 1] > 16).all()
     assert json.loads((out / "manifest.json").read_text())["summary"]["kept"] == 1
     from omnisync_core.filemode import normal_file_mode
 

@@ -87,6 +87,11 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     model.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                        help="compute precision (auto: bf16 on CUDA, fp32 elsewhere)")
 
+    mouth = p.add_argument_group("mouth motion (models that draw the mouth they are given)")
+    mouth.add_argument("--motion", help="draw this mouth motion track (JSON from `omnisync motion`) instead of "
+                       "the one made from the speech; re-timed to the video's frames")
+    mouth.add_argument("--motion-strength", type=float, default=1.0, dest="motion_strength",
+                       help="scale the mouth's movements around its resting shape (1 as made, 1.3 bigger, 0 still)")
     face = p.add_argument_group("faces and blending")
     face.add_argument("--face", default="largest",
                       help="which face to edit: largest, left, right, centre, or index:K (K-th from the left)")
@@ -154,6 +159,8 @@ def run_settings(args: argparse.Namespace):
         preset=args.preset,
         overwrite=args.overwrite,
         resume=getattr(args, "resume", False),  # talk has no --resume
+        motion=getattr(args, "motion", None),
+        motion_strength=getattr(args, "motion_strength", 1.0),
     )
 
 

@@ -94,6 +94,14 @@ class MouthReference(NamedTuple):
     latent: torch.Tensor  # [B, C, h, w] clean latent
     mouth: torch.Tensor  # [B, 2] (x, y) crop px
     width: torch.Tensor  # [B] crop px
+    lips: torch.Tensor | None = None  # [B, P, 2] its lip + jaw points, crop px (for the warp initialisation)
+
+
+def pasted_lips(reference: MouthReference, mouth: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """Where the reference's lips lie in frames whose mouth was filled from it (:func:`paste_reference`):
+    mouth [T, 2], width [T] crop px -> [T, P, 2] crop px (batch 1 reference)."""
+    scale = (width.float() / reference.width.float().clamp_min(1e-3)).view(-1, 1, 1)  # [T, 1, 1]
+    return mouth.float()[:, None] + (reference.lips[0].float()[None] - reference.mouth[0].float()) * scale
 
 
 def prepare_source(

@@ -56,6 +56,25 @@ def target_points(
     return (np.asarray(anchor, np.float32)[:, None] + shape * np.asarray(face_width, np.float32)[:, None, None])
 
 
+def track_lips(track, values: np.ndarray, reference: int) -> np.ndarray:  # -> [T, P, 2] crop px, NaN: no face
+    """Target lip points for every frame of a face track (68-point landmarks, one entry per output frame):
+    the lips of frame ``reference`` (the frame whose mouth fills the hidden source mouth) moved to each
+    frame's target components ``values [T, K]``, at each frame's own mouth position and size."""
+    from ..errors import OmniSyncError
+    from ..motion.measure import shapes_from_track
+
+    shapes = shapes_from_track(track)
+    if len(values) != len(shapes):
+        raise OmniSyncError(f"the mouth motion has {len(values)} frames and the video {len(shapes)}; "
+                            "make the motion for the video's frame count and frame rate")  # fmt: skip
+    if not shapes.valid.any():
+        return np.full((len(shapes), len(SHAPE_POINTS), 2), np.nan, np.float32)
+    own = reference if shapes.valid[reference] else int(np.argmax(shapes.valid))
+    points = target_points(values, shapes.anchor, shapes.face_width, shapes.points[own], lip_basis())
+    points[~shapes.valid] = np.nan
+    return points
+
+
 def draw_lip_maps(points: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:  # [T, P, 2] crop px -> [T, 3, S, S]
     """Anti-aliased lip maps in 0..1; a frame whose points are not all finite gets an empty map."""
     from PIL import Image, ImageDraw

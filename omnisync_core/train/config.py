@@ -31,7 +31,9 @@ pairing              "random": the source segment starts anywhere in the clip at
                      target (about the target's pose and light, another mouth: what differs is what the
                      audio explains, as at inference, where the source is the frame itself);
                      "self": the target segment itself (only with a hidden source mouth: the model must draw
-                     the mouth from the lip map, and everything else is exactly the source, as at inference)
+                     the mouth from the lip map, and everything else is exactly the source, as at inference);
+                     the mouth that fills the hidden one comes from a frame outside the segment (with
+                     hide_fill "reference"), so it shows this person's lips in another shape
 min_gap              smallest start distance between source and target (default = frames: no overlap)
 mouth_weight         extra loss weight at the mouth: each latent pixel's error is weighted by
                      1 + mouth_weight * Gaussian(distance to the mouth centre), normalised to mean 1 (0 = plain MSE)

@@ -212,23 +212,39 @@ class TrainDataset(Dataset):
         width = shard.face_width[target : target + t].float()  # [T] crop px
         src_width = shard.face_width[source : source + t].float()  # [T] crop px
         ref = int(torch.randint(t, (), generator=gen).item()) if needs_reference(self.model_config) else None
+        far = None  # "self" pairing: the mouth that fills the hidden one comes from another time of the clip
+        if ref is not None and cfg.pairing == "self":
+            far = self._far_frame(clip, target, t, gen)
+            ref_crop = shard.crops[far : far + 1].float() / 255  # [1, 3, S, S]
+            ref_mouth, ref_width = shard.mouth_centre[far].float().clone(), shard.face_width[far].float()
         lips = None
         if self.lips is not None:  # the target shape as the renderer gets it at inference (lip_map.target_points)
-            lips = torch.from_numpy(self._target_points(clip, target, t, source + (ref or 0)))  # [T, P, 2] crop px
-        if cfg.pairing == "self":  # one geometric change for source, target and points
-            (tgt, src), moved, zoom = _joint_affine(
-                [tgt, src], [mouth, src_mouth] + ([lips] if lips is not None else []), aug.get("jitter", 0.0),
-                aug.get("scale", 0.0), aug.get("rotate", 0.0), gen)  # fmt: skip
+            own = far if far is not None else source + (ref or 0)
+            lips = torch.from_numpy(self._target_points(clip, target, t, own))  # [T, P, 2] crop px
+        if cfg.pairing == "self":  # one geometric change for source, target, reference and points
+            clips = [tgt, src] + ([ref_crop] if far is not None else [])
+            points = [mouth, src_mouth] + ([ref_mouth] if far is not None else [])
+            points += [lips] if lips is not None else []
+            clips, moved, zoom = _joint_affine(clips, points, aug.get("jitter", 0.0), aug.get("scale", 0.0),
+                                               aug.get("rotate", 0.0), gen)  # fmt: skip
+            tgt, src = clips[0], clips[1]
             mouth, src_mouth = moved[0], moved[1]
-            lips = moved[2] if lips is not None else None
+            if far is not None:
+                ref_crop, ref_mouth, ref_width = clips[2], moved[2], ref_width * zoom
+            lips = moved[-1] if lips is not None else None
             width, src_width = width * zoom, src_width * zoom
         else:
             tgt = _affine_jitter(tgt, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
             src = _affine_jitter(src, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
         r = torch.rand(3, generator=gen) * 2 - 1  # one colour change for source and target (same clip, same light)
         tgt, src = _colour(tgt, aug.get("colour", 0.0), r), _colour(src, aug.get("colour", 0.0), r)
+        if far is not None:
+            ref_crop = _colour(ref_crop, aug.get("colour", 0.0), r)
         if torch.rand((), generator=gen).item() < aug.get("flip", 0.0):
             tgt, src = tgt.flip(-1), src.flip(-1)
+            if far is not None:
+                ref_crop = ref_crop.flip(-1)
+                ref_mouth[0] = tgt.shape[-1] - ref_mouth[0]
             mouth[:, 0] = tgt.shape[-1] - mouth[:, 0]
             src_mouth[:, 0] = src.shape[-1] - src_mouth[:, 0]
             if lips is not None:
@@ -247,13 +263,26 @@ class TrainDataset(Dataset):
         }
         if aug.get("audio_gain", 0.0) or aug.get("audio_tilt", 0.0):  # drawn last: older configs keep their stream
             sample["audio"] = _audio_level(sample["audio"], aug.get("audio_gain", 0.0), aug.get("audio_tilt", 0.0), gen)
-        if ref is not None:  # the source frame whose mouth fills the others'
+        if far is not None:  # the frame whose mouth fills the hidden ones
+            sample.update(reference=ref_crop[0], reference_mouth=ref_mouth, reference_width=ref_width)
+        elif ref is not None:  # the source frame whose mouth fills the others'
             sample["source_ref"] = torch.tensor(ref)
         if lips is not None:
             from ..model.lip_map import draw_lip_maps
 
             sample["lip_map"] = draw_lip_maps(lips.numpy(), tgt.shape[-1])  # [T, 3, S, S] 0..1
         return sample
+
+    def _far_frame(self, clip: int, target: int, frames: int, gen: torch.Generator) -> int:
+        """A frame of the clip with a measured face outside the target segment (another mouth shape, as the
+        clip's reference frame is at inference); inside it only when the clip has no other."""
+        ok = self.shards[clip].valid.numpy().copy()
+        if self.lips is not None:
+            ok &= self.lips[clip][3]
+        idx = np.nonzero(ok)[0]
+        outside = idx[(idx < target - frames) | (idx >= target + 2 * frames)]
+        pool = outside if outside.size else idx
+        return int(pool[torch.randint(pool.size, (1,), generator=gen).item()])
 
     def _target_points(self, clip: int, target: int, frames: int, own: int) -> np.ndarray:  # [T, P, 2] crop px
         """Frame ``own``'s lip shape (the reference the model sees) moved to each target frame's components, at

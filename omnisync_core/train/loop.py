@@ -74,7 +74,10 @@ def flow_matching_loss(
         src = latent_space.encode(source.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h, w]
         config = getattr(model, "module", model).config  # (DDP wraps the model)
         ref = None
-        if "source_ref" in batch:  # one source frame's mouth fills the others' (hide_fill "reference")
+        if "reference" in batch:  # another frame of the clip fills the hidden mouth ("self" pairing)
+            ref = MouthReference(latent_space.encode(batch["reference"]), batch["reference_mouth"],
+                                 batch["reference_width"])  # fmt: skip
+        elif "source_ref" in batch:  # one source frame's mouth fills the others' (hide_fill "reference")
             k = batch["source_ref"].long()  # [B]
             rows = torch.arange(b, device=k.device)
             ref = MouthReference(src[rows.to(src.device), k.to(src.device)],
