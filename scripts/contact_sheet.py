@@ -80,6 +80,27 @@ def lower_face_box(frame: np.ndarray, backend: str) -> tuple[int, int, int, int]
     return bx0, by0, bx0 + int(side), by0 + int(side)
 
 
+def write_gif(out: Path, video: Path, dubbed: Path, plan, box, fps: float, tile: int) -> None:
+    """Source and output lower faces side by side, every frame of the output, as an animated GIF."""
+    from PIL import Image
+
+    from omnisync_core.video import iter_frames
+
+    x0, y0, x1, y1 = box
+    source = {}
+    for i, frame in enumerate(iter_frames(video)):
+        source[i] = frame[y0:y1, x0:x1]
+    pictures = []
+    for k, frame in enumerate(iter_frames(dubbed)):
+        pair = np.concatenate([source[int(plan.frame_indices[k])], frame[y0:y1, x0:x1]], axis=1)
+        pictures.append(Image.fromarray(pair).resize((2 * tile, tile), Image.LANCZOS))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.gif")
+    pictures[0].save(tmp, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0)
+    tmp.replace(out)
+    print(f"animation: {out} ({len(pictures)} frames; left: source, right: generated)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", required=True, help="a held-out talking-face clip")
@@ -90,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--tile", type=int, default=160, help="tile side in pixels")
     parser.add_argument("--keep-video", help="also keep the re-voiced video here")
+    parser.add_argument("--gif", help="also write a before / after animation here (source left, output right)")
     args = parser.parse_args(argv)
     from PIL import Image, ImageDraw, ImageFont
 
@@ -115,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         sources, outputs = frames_at(Path(args.video), src_index), frames_at(dubbed, out_index)
         columns = [(word, sources[s], outputs[o])
                    for (word, _, _), s, o in zip(timing, src_index, out_index, strict=True)]
-    box = lower_face_box(columns[0][1], args.backend)
+        box = lower_face_box(columns[0][1], args.backend)
+        if args.gif:
+            write_gif(Path(args.gif), Path(args.video), dubbed, plan, box, float(info.fps), args.tile)
     tile, label = args.tile, 28
     sheet = Image.new("RGB", (tile * len(columns), 2 * tile + label), "white")
     draw = ImageDraw.Draw(sheet)

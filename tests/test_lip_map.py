@@ -139,3 +139,26 @@ def test_upgrading_a_model_to_take_the_lip_map_keeps_what_it_does(tmp_path):
     with torch.no_grad():
         assert torch.allclose(old(x, sigma, source, audio), new.eval()(x, sigma, source, audio, motion=motion),
                               atol=1e-6)  # fmt: skip
+
+
+def test_the_refine_head_can_see_the_lip_map_and_starts_blind_to_it(tmp_path):
+    from omnisync_core.hub import save_pretrained
+    from omnisync_core.model.upgrade import upgrade_model
+
+    torch.manual_seed(0)
+    old = OmniSyncDiT(preset("tiny", motion_map=True, refine_channels=8)).eval()
+    with torch.no_grad():
+        old.refine.conv_out.weight.normal_(std=0.1)  # a trained head
+    save_pretrained(old, tmp_path / "old")
+    new, added = upgrade_model(tmp_path / "old", {"refine_motion": True})
+    assert added == ["refine.conv_in.weight"]
+    new.eval()
+    x, sigma, source, audio, motion = _inputs(new.config)
+    with torch.no_grad():
+        assert torch.allclose(old(x, sigma, source, audio, motion=motion), new(x, sigma, source, audio, motion=motion),
+                              atol=1e-6)  # fmt: skip
+        new.refine.conv_in.weight[:, 3 * new.config.latent_channels :].normal_(std=0.3)
+        assert not torch.allclose(new(x, sigma, source, audio, motion=motion),
+                                  new(x, sigma, source, audio, motion=torch.zeros_like(motion)))
+    with pytest.raises(OmniSyncError, match="refine_motion needs"):
+        preset("tiny", refine_motion=True)

@@ -69,6 +69,7 @@ class DiTConfig:
     hide_source_mouth: bool = False  # hide the source mouth (train and inference): model/hide_mouth.py
     hide_fill: str = "skin"  # what fills the hidden mouth: "skin" around it | "reference" (one frame's mouth)
     motion_map: bool = False  # take each frame's target lip map (model/lip_map.py) beside the source
+    refine_motion: bool = False  # the refine head sees the lip map too (needs motion_map and refine_channels)
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -86,6 +87,8 @@ class DiTConfig:
             )
         if self.attention not in ("auto", "sdpa", "xformers"):
             problems.append(f"attention must be 'auto', 'sdpa' or 'xformers', got {self.attention!r}")
+        if self.refine_motion and not (self.motion_map and self.refine_channels > 0):
+            problems.append("refine_motion needs motion_map and a refine head (refine_channels > 0)")
         if self.hide_fill not in HIDE_FILLS:
             problems.append(f"hide_fill must be one of {HIDE_FILLS}, got {self.hide_fill!r}")
         if min(self.depth, self.patch_size, self.latent_channels, self.audio_dim, self.audio_window) < 1:

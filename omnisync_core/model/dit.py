@@ -51,7 +51,8 @@ class OmniSyncDiT(nn.Module):
             OmniSyncBlock(d, config.heads, config.mlp_ratio, config.attention) for _ in range(config.depth)
         )
         self.final = FinalLayer(d, c * p * p)
-        self.refine = RefineHead(c, config.refine_channels) if config.refine_channels > 0 else None
+        extra = config.motion_channels if config.refine_motion else 0
+        self.refine = RefineHead(c, config.refine_channels, extra) if config.refine_channels > 0 else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -148,7 +149,7 @@ class OmniSyncDiT(nn.Module):
         dtype = self.patch_embed.weight.dtype
         hp, wp = -(-h // p), -(-w // p)  # token grid (odd sizes are zero-padded to a multiple of p)
 
-        parts = [x, source]
+        parts, m = [x, source], None
         if self.config.motion_map:
             m = torch.zeros(b, t, self.config.motion_channels, h, w, device=x.device) if motion is None else motion
             if audio_drop is not None:
@@ -176,7 +177,7 @@ class OmniSyncDiT(nn.Module):
         out = out.view(b, t, hp, wp, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)  # [B, T, C, hp, p, wp, p]
         out = out.reshape(b, t, c, hp * p, wp * p)[..., :h, :w]  # [B, T, C, h, w]
         if self.refine is not None:
-            out = self.refine(out, x, source)  # [B, T, C, h, w]
+            out = self.refine(out, x, source, m if self.config.refine_motion else None)  # [B, T, C, h, w]
         if self.config.source_skip:
             out = out.float() + source_skip_velocity(x, source, sigma.to(x.device))
         return out.to(x.dtype)

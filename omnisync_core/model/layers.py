@@ -176,16 +176,23 @@ class RefineHead(nn.Module):
     the noisy latent and the source ``[B, T, C, h, w]`` and adds a correction. Tokens are decoded
     patch by patch, so without it neighbouring patches need not agree at their borders (visible
     squares in pixel space); 3x3 convolutions across those borders let them agree. The last
-    convolution starts at zero, so the head starts as identity."""
+    convolution starts at zero, so the head starts as identity. With ``extra`` channels it also sees
+    the lip map (``DiTConfig.refine_motion``): a short, local path from the target shape to the pixels
+    (those input weights start at zero too)."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, hidden: int, extra: int = 0) -> None:
         super().__init__()
-        self.conv_in = nn.Conv2d(3 * channels, hidden, 3, padding=1)
+        self.conv_in = nn.Conv2d(3 * channels + extra, hidden, 3, padding=1)
         self.conv_out = nn.Conv2d(hidden, channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        if extra:
+            with torch.no_grad():
+                self.conv_in.weight[:, 3 * channels :] = 0
 
-    def forward(self, v: torch.Tensor, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    def forward(self, v: torch.Tensor, x: torch.Tensor, source: torch.Tensor,
+                extra: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         b, t = v.shape[:2]
-        z = torch.cat([v, x.to(v.dtype), source.to(v.dtype)], dim=2).flatten(0, 1)  # [B*T, 3C, h, w]
+        parts = [v, x.to(v.dtype), source.to(v.dtype)] + ([extra.to(v.dtype)] if extra is not None else [])
+        z = torch.cat(parts, dim=2).flatten(0, 1)  # [B*T, 3C (+ M), h, w]
         return v + self.conv_out(F.gelu(self.conv_in(z))).unflatten(0, (b, t))  # [B, T, C, h, w]

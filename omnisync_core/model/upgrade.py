@@ -51,15 +51,20 @@ def upgrade_model(folder: str | Path, changes: dict[str, Any], seed: int = 0) ->
     return model, added
 
 
+GROWABLE = ("patch_embed.weight", "refine.conv_in.weight")  # convolutions that take the lip map as input
+
+
 def _grown_inputs(state: dict, own: dict) -> dict:
-    """The patch embedding with more input channels (the lip map): old channels as trained, new ones zero."""
-    key = "patch_embed.weight"
-    if key not in state or key not in own:
-        return {}
-    old, new = state[key], own[key]
-    if old.shape == new.shape or old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:] \
-            or old.shape[1] > new.shape[1]:
-        return {}
-    grown = torch.zeros(new.shape, dtype=old.dtype)
-    grown[:, : old.shape[1]] = old
-    return {key: grown}
+    """Convolutions with more input channels (the lip map): old channels as trained, new ones zero."""
+    grown = {}
+    for key in GROWABLE:
+        if key not in state or key not in own:
+            continue
+        old, new = state[key], own[key]
+        if old.shape == new.shape or old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:] \
+                or old.shape[1] > new.shape[1]:
+            continue
+        weight = torch.zeros(new.shape, dtype=old.dtype)
+        weight[:, : old.shape[1]] = old
+        grown[key] = weight
+    return grown
