@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from omnisync_core.lipsync import frame_noise
+from omnisync_core.lipsync import INITS, frame_noise, warped_start
 from omnisync_core.model.hide_mouth import MouthReference, needs_reference, prepare_source, reference_frame
+from omnisync_core.model.lip_map import track_lips
+from omnisync_core.motion.controls import retimed
 from omnisync_core.sampling import progressive_init
+from omnisync_core.streaming import crop_lips
 
 from .runtime import CATEGORY, cancelled, progress_bar
 from .wires import OmniSyncFaces, OmniSyncLatent, OmniSyncModel
@@ -26,7 +29,8 @@ def encode_crops(model: OmniSyncModel, crops: torch.Tensor) -> torch.Tensor:  # 
     return torch.cat(parts)
 
 
-def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int) -> OmniSyncLatent:
+def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int, motion=None,
+               init: str = "source") -> OmniSyncLatent:  # fmt: skip
     if faces.crops.shape[-1] != model.crop_size:
         raise ValueError(f"the face crops are {faces.crops.shape[-1]} px but this model wants {model.crop_size} px; "
                          "connect the model to OmniSync Face Detect")  # fmt: skip
@@ -36,16 +40,24 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     ref = None
     if needs_reference(model.loaded.config):  # the clip's reference frame, picked as the CLI picks it
         r = reference_frame(track.edit_weight)
-        ref = MouthReference(z_src[r : r + 1], mouth[r : r + 1], width[r : r + 1])
+        own = crop_lips(track, r)
+        ref = MouthReference(z_src[r : r + 1], mouth[r : r + 1], width[r : r + 1],
+                             None if own is None else torch.from_numpy(own)[None])  # fmt: skip
     z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None], ref)[0]  # as trained
     _, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
-    return OmniSyncLatent(z_src, progressive_init(z_src, noise, tau), float(tau), int(seed), mouth, width, track)
+    z_init = z_src
+    if init == "warp" and motion is not None and model.loaded.config.motion_map:  # lips moved to the target first
+        values = retimed(motion, motion.fps, len(track)).values  # the track is on the frames' clock already
+        lips = track_lips(track, values, reference_frame(track.edit_weight))
+        z_init = warped_start(model.loaded.latent_space, z_src, ref, mouth, width, lips)
+    return OmniSyncLatent(z_src, progressive_init(z_init, noise, tau), float(tau), int(seed), mouth, width, track)
 
 
 class OmniSyncNoiseInit:
     DESCRIPTION = ("Progressive noise initialisation: encode the face crops into the model's latent space and "
-                   "mix in noise up to sigma = tau, so pose, framing and identity of the source are kept. "
+                   "mix in noise up to sigma = tau, so pose, framing and identity of the source are kept; with a "
+                   "motion wired, the lips are first warped to its shape. "
                    "The noise of frame i depends only on (seed, i).")
     CATEGORY = CATEGORY
     FUNCTION = "run"
@@ -61,10 +73,16 @@ class OmniSyncNoiseInit:
             "tau": ("FLOAT", {"default": 0.92, "min": 0.01, "max": 1.0, "step": 0.01,
                     "tooltip": "Starting noise level: higher = more freedom for the mouth, less of the source kept."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Noise seed."}),
+        }, "optional": {
+            "motion": ("OMNISYNC_MOTION", {"tooltip": "The mouth shape of every frame (OmniSync Mouth Motion), for "
+                       "init 'warp'; the same track you give OmniSync Denoise."}),
+            "init": (list(INITS), {"default": "warp", "tooltip": "warp: start from the source with its lips moved "
+                     "to the motion's shape (needs motion and a model that draws a given mouth); source: from the "
+                     "source as it is (the paper's progressive initialisation)."}),
         }}  # fmt: skip
 
-    def run(self, model, faces, tau=0.92, seed=0):
-        return (noise_init(model, faces, tau, seed),)
+    def run(self, model, faces, tau=0.92, seed=0, motion=None, init="warp"):
+        return (noise_init(model, faces, tau, seed, motion, init),)
 
 
 NODES = {"OmniSyncNoiseInit": (OmniSyncNoiseInit, "OmniSync Noise Init")}

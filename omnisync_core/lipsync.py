@@ -127,6 +127,23 @@ def _check(crops, audio_windows, mouth_centre, face_width, config) -> None:
                             f"{tuple(mouth_centre.shape)} and {tuple(face_width.shape)}")  # fmt: skip
 
 
+@torch.no_grad()
+def warped_start(space, z_src: torch.Tensor, reference: MouthReference | None, mouth: torch.Tensor,
+                 width: torch.Tensor, lips, dtype: torch.dtype = torch.float32) -> torch.Tensor:  # fmt: skip
+    """What ``init="warp"`` starts from: the (prepared) source latents [n, C, h, w] with the reference's lips,
+    where the hidden mouth shows them, warped onto the target lip points [n, P, 2] (model/lip_warp.py).
+    Without target points or reference lips it is the source itself."""
+    if lips is None or reference is None or reference.lips is None:
+        return z_src
+    from .model.hide_mouth import pasted_lips
+    from .model.lip_warp import warp_crops
+
+    shown = space.decode(z_src.to(dtype)).float().cpu()  # the source as the model sees it
+    moved = warp_crops(shown, pasted_lips(reference, mouth.cpu(), width.cpu()).numpy(), np.asarray(lips),
+                       width.cpu().numpy())  # fmt: skip
+    return space.encode(moved.to(z_src.device, dtype)).float()
+
+
 def lip_map_input(config: Any, lips: torch.Tensor | np.ndarray | None, device) -> torch.Tensor | None:
     """Target lip points [n, P, 2] crop px (NaN: no shape) -> the model's lip-map input [n, M, h, w], or None
     for models that take none. A model that draws the given mouth and gets no points is an error."""
@@ -152,14 +169,7 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None], reference)[0]  # as trained
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
-    z_init = z_src
-    if settings.init == "warp" and lips is not None and reference is not None and reference.lips is not None:
-        from .model.hide_mouth import pasted_lips
-        from .model.lip_warp import warp_crops
-
-        shown = space.decode(z_src.to(dtype)).float().cpu()  # the source as the model sees it
-        moved = warp_crops(shown, pasted_lips(reference, mouth, width).numpy(), np.asarray(lips), width.numpy())
-        z_init = space.encode(moved.to(device)).float()
+    z_init = warped_start(space, z_src, reference, mouth, width, lips, dtype) if settings.init == "warp" else z_src
     x = progressive_init(z_init, noise, settings.tau)  # [n, C, h, w] at sigma = tau
     motion = lip_map_input(loaded.config, lips, device)
     z = denoise_latents(model, space.downscale, z_src, x, audio, mouth, width, settings.tau, settings, device, dtype,
