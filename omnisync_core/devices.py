@@ -3,6 +3,8 @@ with fp32; a device or precision this machine cannot run is one clear error that
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import OmniSyncError
@@ -56,3 +58,24 @@ def resolve_device(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
         raise OmniSyncError("fp16 on the CPU runs about 7 times slower than fp32 (PyTorch has no fast half-precision "
                             "CPU kernels); use --dtype fp32 (or bf16), or fp16 on a GPU")  # fmt: skip
     return dev, DTYPES[dtype]
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: what taskset, cgroups cpusets and batch
+    schedulers leave it), not every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def set_cpu_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads and return the number: ``threads`` when given, else ``OMP_NUM_THREADS``
+    when the user set it, else :func:`usable_cores` (more threads than cores only make them wait on
+    each other)."""
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        threads = int(env) if env.isdigit() and int(env) > 0 else usable_cores()
+    if threads < 1:
+        raise OmniSyncError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads

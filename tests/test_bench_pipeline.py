@@ -1,0 +1,89 @@
+"""``omnisync bench pipeline``: stage times measured from the outside, on a real clip."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from omnisync_core import hub, pipeline, streaming, video
+from omnisync_core.bench.model import block_matmuls, flop_breakdown, matmul_limit
+from omnisync_core.bench.stages import StageClock, instrumented
+from omnisync_core.lipsync import window_starts
+from omnisync_core.model import preset
+
+
+def test_stage_times_are_exclusive():
+    clock = StageClock()
+    with clock.stage("outer"):
+        with clock.stage("inner"):
+            time.sleep(0.05)
+    assert clock.seconds["inner"] >= 0.05
+    assert clock.seconds["outer"] < clock.seconds["inner"]  # the inner sleep is not counted twice
+    assert clock.calls == {"outer": 1, "inner": 1}
+
+
+def test_timed_iter_times_each_item_and_ends():
+    clock = StageClock()
+
+    def slow(n):
+        for i in range(n):
+            time.sleep(0.01)
+            yield i
+
+    assert list(clock.timed_iter(slow, "decode")(3)) == [0, 1, 2]
+    assert clock.calls["decode"] == 4 and clock.seconds["decode"] >= 0.03  # 3 items + the final StopIteration
+
+
+def test_instrumented_puts_everything_back():
+    before = (video._decoded, pipeline.probe_video, pipeline.resample, streaming.crop_frames, hub.load_omnisync,
+              video.VideoWriter.write)  # fmt: skip
+    with instrumented(StageClock()):
+        assert pipeline.resample is not before[2]
+    after = (video._decoded, pipeline.probe_video, pipeline.resample, streaming.crop_frames, hub.load_omnisync,
+             video.VideoWriter.write)  # fmt: skip
+    assert after == before
+
+
+def test_block_matmuls_are_the_counted_linear_flops():
+    cfg = preset("tiny")
+    per_block = sum(m * k * n for m, k, n in block_matmuls(cfg, 2, 3))
+    assert 2.0 * cfg.depth * per_block < flop_breakdown(cfg, 2, 3)["linear"]  # the rest: embeddings, adaLN
+    assert matmul_limit(cfg, 2, 3, torch.float32, seconds=0.01) > 0
+
+
+def test_bench_pipeline_on_a_real_clip(media, tmp_path):
+    clip, speech = media("lrs2_00001.mp4"), media("eng.wav")
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, "-m", "omnisync_core", "bench", "pipeline", "--video", str(clip),
+                           "--audio", str(speech), "--frames", "10", "--steps", "2", "--threads", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = done.stdout
+    for stage in ("decode", "detect + track", "align", "audio features", "motion", "DiT forward", "blend", "encode",
+                  "end to end"):  # fmt: skip
+        assert f"| {stage}" in table or f"| **{stage}" in table, table
+    figures = json.loads(out.read_text())
+    run = figures["runs"][0]
+    assert run["frames"] == 10
+    sampler = hub.read_config(Path(run["model"])).sampler
+    windows = len(window_starts(10, sampler["window"], sampler["overlap"]))
+    assert run["calls"]["DiT forward"] == 2 * windows  # steps x windows, the guidance pair in one call
+    assert all(b == 2 for b, _ in run["dit_batches"])  # cond + uncond batched
+    assert sum(run["seconds"].values()) <= run["wall"] + run["seconds"]["motion"]
+    assert figures["matmul_tflops"]["fp32"] > 0 and figures["matmul_tflops"]["bf16"] > 0
+
+
+def test_bench_pipeline_refuses_unknown_runtime(media):
+    done = subprocess.run([sys.executable, "-m", "omnisync_core", "bench", "pipeline", "--video",
+                           str(media("lrs2_00001.mp4")), "--audio", str(media("eng.wav")), "--runtime", "tensorrt"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "omnisync: error:" in done.stderr and "tensorrt" in done.stderr
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
