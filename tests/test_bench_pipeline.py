@@ -87,3 +87,17 @@ def test_bench_pipeline_refuses_unknown_runtime(media):
 @pytest.fixture(autouse=True)
 def _one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_refine_head_flops_match_torch_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from omnisync_core.model import OmniSyncDiT
+
+    cfg = preset("tiny", refine_channels=8)
+    model, h = OmniSyncDiT(cfg), cfg.latent_size
+    x = torch.randn(2, 3, cfg.latent_channels, h, h)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.refine(x, x, x)
+    assert flop_breakdown(cfg, 2, 3)["conv"] == pytest.approx(counter.get_total_flops(), rel=0.01)
+    assert flop_breakdown(preset("tiny"), 2, 3)["conv"] == 0

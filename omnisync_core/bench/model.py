@@ -30,7 +30,7 @@ def block_matmuls(config: DiTConfig, batch: int, frames: int) -> list[tuple[int,
 
 def flop_breakdown(config: DiTConfig, batch: int, frames: int) -> dict[str, float]:
     """FLOPs of one forward pass on [batch, frames] clips at the config's crop size:
-    {"linear": weight matmuls, "attention": scores + weighted values}."""
+    {"linear": weight matmuls, "attention": scores + weighted values, "conv": the refine head}."""
     d, n, w = config.width, config.tokens_per_frame, config.audio_window
     c, p = config.latent_channels, config.patch_size
     tokens, audio_tokens = batch * frames * n, batch * frames * w
@@ -47,7 +47,9 @@ def flop_breakdown(config: DiTConfig, batch: int, frames: int) -> dict[str, floa
         + audio_tokens * (config.audio_dim * d + d * d)  # audio embedding MLP
         + batch * (256 * d + d * d + d * 2 * d)  # timestep MLP + final adaLN
     )
-    return {"linear": 2.0 * linear, "attention": 2.0 * config.depth * block_attention}
+    r, h = config.refine_channels, config.latent_size
+    conv = batch * frames * h * h * 9 * (3 * c * r + r * c) if r else 0  # RefineHead: two 3x3 convolutions
+    return {"linear": 2.0 * linear, "attention": 2.0 * config.depth * block_attention, "conv": 2.0 * conv}
 
 
 def matmul_limit(config: DiTConfig, batch: int, frames: int, dtype, seconds: float = 0.3, device="cpu") -> float:

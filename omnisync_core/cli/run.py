@@ -100,8 +100,10 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..devices import set_cpu_threads
     from ..pipeline import run_file
 
+    set_cpu_threads()  # the cores this process may use, or 1 while they are busy with other jobs
     settings = run_settings(args)
     progress = StageBars()
     audio, phonemes, words = _speech(args)
