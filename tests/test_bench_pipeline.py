@@ -101,3 +101,18 @@ def test_refine_head_flops_match_torch_counter():
         model.refine(x, x, x)
     assert flop_breakdown(cfg, 2, 3)["conv"] == pytest.approx(counter.get_total_flops(), rel=0.01)
     assert flop_breakdown(preset("tiny"), 2, 3)["conv"] == 0
+
+
+@pytest.mark.slow
+def test_bench_pipeline_compares_onnx_runtime(media, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, "-m", "omnisync_core", "bench", "pipeline", "--video",
+                           str(media("lrs2_00001.mp4")), "--audio", str(media("eng.wav")), "--frames", "10", "--steps",
+                           "2", "--threads", "1", "--runtime", "torch,onnx", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    torch_run, onnx_run = json.loads(out.read_text())["runs"]
+    assert onnx_run["runtime"] == "onnx" and onnx_run["calls"]["DiT forward"] == torch_run["calls"]["DiT forward"]
+    assert onnx_run["seconds"]["DiT forward"] > 0 and "x torch" in done.stdout

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import OmniSyncError
 from .stages import STAGES
 
-RUNTIMES = ("torch",)
+RUNTIMES = ("torch", "onnx")
 PER_FRAME = [s for s in STAGES if s != "model load"]
 
 
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio", required=True, help="new speech")
     parser.add_argument("--frames", type=int, default=75, help="frames dubbed (default 75, 3 s at 25 fps)")
     parser.add_argument("--height", type=int, help="scale the clip to this height first (e.g. 720)")
-    parser.add_argument("--runtime", default="torch", help="comma list of runtimes to compare (default torch)")
+    parser.add_argument("--runtime", default="torch", help="torch | onnx | torch,onnx (default torch)")
+    parser.add_argument("--onnx-dir", help="ONNX export of the model (default: exported into a scratch folder)")
     parser.add_argument("--model", help="OmniSync model (default: the shipped starter weights)")
     parser.add_argument("--threads", default="auto", help="CPU threads (default auto: the cores this process may use)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
@@ -72,7 +73,8 @@ def measure_run(args: argparse.Namespace) -> dict:
 
     threads = set_cpu_threads(None if args.threads == "auto" else int(args.threads))
     sampler = {"steps": args.steps} if args.steps else {}
-    settings = RunSettings(model=args.model, overwrite=True, preset="medium", sampler=sampler)
+    settings = RunSettings(model=args.model, overwrite=True, preset="medium", sampler=sampler,
+                           runtime=args.runtime, onnx_dir=args.onnx_dir)  # fmt: skip
     clock = StageClock()
     with tempfile.TemporaryDirectory(prefix="omnisync-bench-") as out, instrumented(clock):
         start = time.perf_counter()
@@ -105,7 +107,7 @@ def _child(args: argparse.Namespace, runtime: str, out: Path) -> dict:
     command = [sys.executable, "-m", "omnisync_core", "bench", "pipeline", "--video", str(args.video),
                "--audio", str(args.audio), "--runtime", runtime, "--threads", str(args.threads),
                "--child", str(out)]  # fmt: skip
-    for flag, value in (("--model", args.model), ("--steps", args.steps)):
+    for flag, value in (("--model", args.model), ("--onnx-dir", args.onnx_dir), ("--steps", args.steps)):
         if value:
             command += [flag, str(value)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -160,8 +162,12 @@ def run(args: argparse.Namespace) -> int:
         original = args.video
         args.video, args.audio = scratch_clip(args.video, args.audio, args.frames, args.height, scratch)
         args.model = args.model or default_model()
+        if "onnx" in runtimes and not args.onnx_dir:  # exported here, so that no run times the export
+            from ..onnx_export import export_onnx
+
+            args.onnx_dir = str(export_onnx(args.model, scratch / "onnx", with_motion=False))
         results = [_child(args, runtime, scratch / f"{runtime}.json") for runtime in runtimes]
-    threads = set_cpu_threads(None if args.threads == "auto" else int(args.threads))
+    threads = set_cpu_threads(results[0]["threads"])  # the limit at the threads the runs had
     config = load_omnisync(args.model, load_latent_space=False).config
     b, t = max(results[0]["dit_batches"], key=lambda bt: bt[0] * bt[1])  # the usual call (a full window)
     limits = {name: matmul_limit(config, b, t, dtype) for name, dtype in (("fp32", torch.float32),

@@ -87,8 +87,8 @@ class _Patches:
         self._undo.clear()
 
 
-def instrument_model(clock: StageClock, patches: _Patches, loaded: Any) -> None:
-    """Time a hub.LoadedModel's DiT forward (with its FLOPs) and latent encode / decode."""
+def instrument_model(clock: StageClock, patches: _Patches, loaded: Any, latent: bool = True) -> None:
+    """Time a hub.LoadedModel's DiT forward (with its FLOPs) and, with ``latent``, its latent encode / decode."""
     from .model import forward_flops
 
     model, config = loaded.model, loaded.config
@@ -102,7 +102,7 @@ def instrument_model(clock: StageClock, patches: _Patches, loaded: Any) -> None:
             return forward(x, *args, **kwargs)
 
     patches.set(model, "forward", dit_forward)
-    if loaded.latent_space is not None:
+    if latent and loaded.latent_space is not None:
         patches.set(loaded.latent_space, "encode", clock.timed(loaded.latent_space.encode, "latent encode"))
         patches.set(loaded.latent_space, "decode", clock.timed(loaded.latent_space.decode, "latent decode"))
 
@@ -110,7 +110,7 @@ def instrument_model(clock: StageClock, patches: _Patches, loaded: Any) -> None:
 @contextmanager
 def instrumented(clock: StageClock) -> Iterator[StageClock]:
     """Inside the block, ``pipeline.run_file`` reports its stages to ``clock``."""
-    from .. import hub, lipsync, pipeline, streaming, video
+    from .. import hub, lipsync, onnx_runtime, pipeline, streaming, video
     from ..audio import features
     from ..face.tracker import FaceTracker
     from ..motion import make
@@ -123,6 +123,13 @@ def instrumented(clock: StageClock) -> Iterator[StageClock]:
         with clock.stage("model load"):
             loaded = load(*args, **kwargs)
         instrument_model(clock, patches, loaded)
+        return loaded
+
+    swap = onnx_runtime.with_onnx
+
+    def swap_and_instrument(*args, **kwargs):  # runtime "onnx": the same loaded model, another DiT
+        loaded = swap(*args, **kwargs)
+        instrument_model(clock, patches, loaded, latent=False)
         return loaded
 
     try:
@@ -141,6 +148,7 @@ def instrumented(clock: StageClock) -> Iterator[StageClock]:
         patches.set(VideoWriter, "write", clock.timed(VideoWriter.write, "encode"))
         patches.set(VideoWriter, "close", clock.timed(VideoWriter.close, "encode"))
         patches.set(hub, "load_omnisync", load_and_instrument)
+        patches.set(onnx_runtime, "with_onnx", swap_and_instrument)
         yield clock
     finally:
         patches.restore()

@@ -87,6 +87,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     model.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                        help="compute precision (auto: bf16 on CUDA, fp32 elsewhere)")
 
+    model.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
+                       help="what runs the DiT: torch (default) or onnx (onnxruntime; exported once and cached)")
+    model.add_argument("--onnx", dest="onnx_dir", help="with --runtime onnx: an `omnisync export onnx` folder")
     face = p.add_argument_group("faces and blending")
     face.add_argument("--face", default="largest",
                       help="which face to edit: largest, left, right, centre, or index:K (K-th from the left)")
@@ -156,6 +159,8 @@ def run_settings(args: argparse.Namespace):
         preset=args.preset,
         overwrite=args.overwrite,
         resume=getattr(args, "resume", False),  # talk has no --resume
+        runtime=args.runtime,
+        onnx_dir=args.onnx_dir,
     )
 
 
