@@ -116,3 +116,18 @@ def test_bench_pipeline_compares_onnx_runtime(media, tmp_path):
     torch_run, onnx_run = json.loads(out.read_text())["runs"]
     assert onnx_run["runtime"] == "onnx" and onnx_run["calls"]["DiT forward"] == torch_run["calls"]["DiT forward"]
     assert onnx_run["seconds"]["DiT forward"] > 0 and "x torch" in done.stdout
+
+
+@pytest.mark.slow
+def test_gpu_ready_runs_its_cpu_version(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_ready.py"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if not torch.cuda.is_available():
+        assert "no CUDA device here" in done.stdout
+    figures = json.loads(out.read_text())
+    assert figures["dub"]["runs"][0]["frames"] > 0 and "DiT forward" in figures["dub"]["runs"][0]["seconds"]
+    assert 0 < figures["train"]["mfu"] < 1 and figures["train"]["steps"] >= 1
+    assert "== model benchmark ==" in done.stdout and "summary:" in done.stdout

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="OmniSync model (default: the shipped starter weights)")
     parser.add_argument("--threads", default="auto", help="CPU threads (default auto: the cores this process may use)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto: CUDA, bf16)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # one measured run, figures to this file
 
@@ -73,9 +74,11 @@ def measure_run(args: argparse.Namespace) -> dict:
 
     threads = set_cpu_threads(None if args.threads == "auto" else int(args.threads))
     sampler = {"steps": args.steps} if args.steps else {}
-    settings = RunSettings(model=args.model, overwrite=True, preset="medium", sampler=sampler,
+    settings = RunSettings(model=args.model, overwrite=True, preset="medium", sampler=sampler, device=args.device,
                            runtime=args.runtime, onnx_dir=args.onnx_dir)  # fmt: skip
-    clock = StageClock()
+    import torch
+
+    clock = StageClock(cuda=torch.cuda.is_available() and args.device != "cpu")
     with tempfile.TemporaryDirectory(prefix="omnisync-bench-") as out, instrumented(clock):
         start = time.perf_counter()
         report = run_file(args.video, args.audio, Path(out) / "out.mp4", settings)
@@ -83,7 +86,8 @@ def measure_run(args: argparse.Namespace) -> dict:
     if clock.calls.get("motion", 0) == 0:  # this model's pipeline makes no lip track: time it apart
         motion_seconds(clock, args.audio, report.fps, report.frames)
     return {
-        "runtime": args.runtime, "frames": report.frames, "wall": wall, "threads": threads,
+        "runtime": args.runtime, "device": "cuda" if clock.cuda else "cpu", "frames": report.frames, "wall": wall,
+        "threads": threads,
         "seconds": dict(clock.seconds), "calls": dict(clock.calls), "motion_apart": clock.calls.get("motion") == 1,
         "dit_flops": clock.dit_flops, "dit_batches": clock.dit_batches, "model": str(report.model),
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -106,7 +110,7 @@ def motion_seconds(clock, audio: str, fps: Fraction, frames: int) -> None:
 def _child(args: argparse.Namespace, runtime: str, out: Path) -> dict:
     command = [sys.executable, "-m", "omnisync_core", "bench", "pipeline", "--video", str(args.video),
                "--audio", str(args.audio), "--runtime", runtime, "--threads", str(args.threads),
-               "--child", str(out)]  # fmt: skip
+               "--device", args.device, "--child", str(out)]  # fmt: skip
     for flag, value in (("--model", args.model), ("--onnx-dir", args.onnx_dir), ("--steps", args.steps)):
         if value:
             command += [flag, str(value)]
@@ -170,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
     threads = set_cpu_threads(results[0]["threads"])  # the limit at the threads the runs had
     config = load_omnisync(args.model, load_latent_space=False).config
     b, t = max(results[0]["dit_batches"], key=lambda bt: bt[0] * bt[1])  # the usual call (a full window)
-    limits = {name: matmul_limit(config, b, t, dtype) for name, dtype in (("fp32", torch.float32),
-                                                                          ("bf16", torch.bfloat16))}  # fmt: skip
+    device = results[0]["device"]
+    limits = {name: matmul_limit(config, b, t, dtype, device=device)
+              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}  # fmt: skip
     first = results[0]
     print(f"omnisync run on the first {first['frames']} frames of {original}"
           + (f" at {args.height} px high" if args.height else "") + f", model {Path(first['model']).name}, "
@@ -188,8 +193,11 @@ def run(args: argparse.Namespace) -> int:
               f"at {tflops:.3f} TFLOP/s = {tflops / limits['fp32']:.0%} of the fp32 matmul limit, "
               f"{tflops / limits['bf16']:.0%} of bf16; peak memory {r['peak_mib']:.0f} MiB; model load "
               f"{r['seconds'].get('model load', 0):.1f} s (not per frame)")  # fmt: skip
+    where = "on the GPU" if device == "cuda" else f"{threads} threads"
     print(f"torch.matmul at the DiT block's shapes ({b * t * config.tokens_per_frame} tokens x width {config.width}), "
-          f"{threads} threads: fp32 {limits['fp32']:.3f} TFLOP/s, bf16 {limits['bf16']:.3f} TFLOP/s")  # fmt: skip
+          f"{where}: fp32 {limits['fp32']:.3f} TFLOP/s, bf16 {limits['bf16']:.3f} TFLOP/s")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"runs": results, "matmul_tflops": limits, "threads": threads}, indent=2))
+        dit = [r["dit_flops"] / max(r["seconds"].get("DiT forward", 0), 1e-9) / 1e12 for r in results]
+        figures = {"runs": results, "matmul_tflops": limits, "threads": threads, "dit_tflops": dit}
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -29,20 +29,29 @@ class StageClock:
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     dit_flops: float = 0.0
     dit_batches: list[tuple[int, int]] = field(default_factory=list)  # (B, T) of each DiT call
+    cuda: bool = False  # wait for the GPU at each stage's edges, so its work is counted where it was queued
     _open: list[float] = field(default_factory=list)  # time spent in children of each open stage
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self._sync()
         start = time.perf_counter()
         self._open.append(0.0)
         try:
             yield
         finally:
+            self._sync()
             elapsed = time.perf_counter() - start
             self.seconds[name] += elapsed - self._open.pop()
             self.calls[name] += 1
             if self._open:
                 self._open[-1] += elapsed
+
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
 
     def timed(self, fn: Callable, name: str) -> Callable:
         @functools.wraps(fn)
