@@ -15,9 +15,8 @@ import sys
 from ..errors import OmniSyncError
 
 # Sub-command modules, in the order ``omnisync --help`` lists them.
-COMMAND_MODULES = ["run", "tts", "transcribe", "talk", "info", "bench", "eval", "comfy", "model", "export", "faces",
-                   "motion",
-                   "data", "train", "train_motion"]
+COMMAND_MODULES = ["run", "stream", "tts", "transcribe", "talk", "info", "bench", "eval", "comfy", "model", "export",
+                   "faces", "motion", "data", "train", "train_motion"]
 
 
 def build_parser() -> argparse.ArgumentParser:
