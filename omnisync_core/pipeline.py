@@ -51,6 +51,8 @@ class RunSettings:
     resume: bool = False  # keep finished frames (resume.ResumeJournal) so that a rerun continues
     motion: str | None = None  # a mouth motion track JSON (omnisync motion) to draw; None: made from the speech
     motion_strength: float = 1.0  # scale the mouth's movements around its resting shape (1 as made)
+    runtime: str = "torch"  # what runs the DiT: "torch" | "onnx" (onnxruntime, onnx_runtime.with_onnx)
+    onnx_dir: str | None = None  # runtime "onnx": an `omnisync export onnx` folder; None: exported once, cached
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,10 @@ def run_file(
 
         loaded = load_omnisync(model_name, device=device, dtype=dtype, revision=settings.revision,
                                models_dir=settings.models_dir)
+        if settings.runtime == "onnx":
+            from .onnx_runtime import with_onnx
+
+            loaded = with_onnx(loaded, settings.onnx_dir)
         settings.sampler.setdefault("crop_size", loaded.config.crop_size)
         from .lipsync import LipSyncSettings
 

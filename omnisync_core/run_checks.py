@@ -33,6 +33,12 @@ def check_run_settings(settings: Any) -> None:  # pipeline.RunSettings
         raise OmniSyncError(f"--feather must be from 0 (hard edge) to {MAX_FEATHER} (a fraction of the face crop), "
                             f"got {feather}")  # fmt: skip
     check_encoder_settings(settings.crf, settings.preset)
+    if settings.runtime not in ("torch", "onnx"):
+        raise OmniSyncError(f"--runtime must be torch or onnx, got {settings.runtime!r}")
+    if settings.runtime == "onnx":
+        from .onnx_runtime import onnxruntime_module
+
+        onnxruntime_module()  # installed, or one clear error now
     parse_choice(settings.face)
     LengthPolicy.parse(settings.length_policy)
     sampler = {k: v for k, v in settings.sampler.items() if k not in ("crop_size", "window", "overlap")}

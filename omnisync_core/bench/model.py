@@ -15,20 +15,26 @@ from ..model.config import DiTConfig
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0, "A10": 125.0}
 
 
+def block_matmuls(config: DiTConfig, batch: int, frames: int) -> list[tuple[int, int, int]]:
+    """The weight matmuls of one DiT block as (rows M, inner K, columns N), adaLN aside: what
+    :func:`matmul_limit` times and :func:`flop_breakdown` counts."""
+    d, mlp = config.width, int(config.width * config.mlp_ratio)
+    tokens, audio_tokens = batch * frames * config.tokens_per_frame, batch * frames * config.audio_window
+    return [
+        (tokens, d, 3 * d), (tokens, d, d),  # spatial qkv, out
+        (tokens, d, 3 * d), (tokens, d, d),  # temporal qkv, out
+        (tokens, d, d), (audio_tokens, d, 2 * d), (tokens, d, d),  # cross q; k, v on audio tokens; out
+        (tokens, d, mlp), (tokens, mlp, d),  # feed-forward
+    ]  # fmt: skip
+
+
 def flop_breakdown(config: DiTConfig, batch: int, frames: int) -> dict[str, float]:
     """FLOPs of one forward pass on [batch, frames] clips at the config's crop size:
-    {"linear": weight matmuls, "attention": scores + weighted values}."""
+    {"linear": weight matmuls, "attention": scores + weighted values, "conv": the refine head}."""
     d, n, w = config.width, config.tokens_per_frame, config.audio_window
-    c, p, mlp = config.latent_channels, config.patch_size, int(config.width * config.mlp_ratio)
+    c, p = config.latent_channels, config.patch_size
     tokens, audio_tokens = batch * frames * n, batch * frames * w
-    block_linear = (
-        tokens * 4 * d * d  # spatial qkv + out
-        + tokens * 4 * d * d  # temporal qkv + out
-        + tokens * 2 * d * d
-        + audio_tokens * 2 * d * d  # cross q, out; k, v on audio tokens
-        + tokens * 2 * d * mlp  # feed-forward
-        + batch * d * 9 * d  # adaLN
-    )
+    block_linear = sum(m * k * o for m, k, o in block_matmuls(config, batch, frames)) + batch * d * 9 * d  # + adaLN
     block_attention = (
         batch * frames * 2 * n * n * d  # spatial: within each frame
         + batch * n * 2 * frames * frames * d  # temporal: across frames at each position
@@ -41,7 +47,30 @@ def flop_breakdown(config: DiTConfig, batch: int, frames: int) -> dict[str, floa
         + audio_tokens * (config.audio_dim * d + d * d)  # audio embedding MLP
         + batch * (256 * d + d * d + d * 2 * d)  # timestep MLP + final adaLN
     )
-    return {"linear": 2.0 * linear, "attention": 2.0 * config.depth * block_attention}
+    r, h = config.refine_channels, config.latent_size
+    conv = batch * frames * h * h * 9 * (3 * c * r + r * c) if r else 0  # RefineHead: two 3x3 convolutions
+    return {"linear": 2.0 * linear, "attention": 2.0 * config.depth * block_attention, "conv": 2.0 * conv}
+
+
+def matmul_limit(config: DiTConfig, batch: int, frames: int, dtype, seconds: float = 0.3, device="cpu") -> float:
+    """TFLOP/s that a plain ``torch.matmul`` reaches on this device at the DiT block's weight shapes
+    (:func:`block_matmuls`, each timed for about ``seconds``): the FLOPs of one block's matmuls over
+    their summed time, the ceiling for the model's own TFLOP/s at these shapes."""
+    import torch
+
+    flops = total = 0.0
+    for m, k, n in block_matmuls(config, batch, frames):
+        a, b = torch.randn(m, k, device=device).to(dtype), torch.randn(k, n, device=device).to(dtype)
+        torch.matmul(a, b)  # warm-up
+        runs, start = 0, time.perf_counter()
+        while runs < 3 or time.perf_counter() - start < seconds:
+            torch.matmul(a, b)
+            runs += 1
+            if a.is_cuda:
+                torch.cuda.synchronize(a.device)
+        total += (time.perf_counter() - start) / runs
+        flops += 2.0 * m * k * n
+    return flops / total / 1e12
 
 
 def forward_flops(config: DiTConfig, batch: int, frames: int) -> float:
@@ -82,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     peak = _peak(name) if gpu else None
     print(f"device {name}, dtype {str(dtype).removeprefix('torch.')}, batch {args.batch}, frames {frames}")
     print(f"{'preset':8} {'params':>8} {'tokens':>8} {'GFLOP':>9} {'ms':>9} {'tokens/s':>10} {'TFLOP/s':>8}"
-          + ("  of peak" if peak else ""))  # fmt: skip
+          + " matmul TFLOP/s  of it" + ("  of peak" if peak else ""))  # fmt: skip
     for preset_name in names:
         cfg = preset(preset_name.strip(), attention="auto")
         model = OmniSyncDiT(cfg).to(device, dtype).eval()
@@ -105,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         tflops = flops / seconds / 1e12
         line = (f"{preset_name:8} {count_parameters(model) / 1e6:7.1f}M {tokens:8d} {flops / 1e9:9.1f} "
                 f"{seconds * 1e3:9.1f} {tokens / seconds:10.0f} {tflops:8.3f}")  # fmt: skip
+        limit = matmul_limit(cfg, args.batch, frames, dtype, device=device)  # what torch.matmul reaches here
+        line += f" {limit:14.3f} {tflops / limit:6.0%}"
         if peak:
             line += f"  {tflops / peak:7.1%}"
         print(line)

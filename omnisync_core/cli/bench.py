@@ -13,6 +13,8 @@ BENCH_TARGETS = {
     "io": "decode + encode frames/s at 720p and 1080p; peak memory for a 30 s and a 5 min input",
     "lipsync": "lip sync, fidelity and identity of a predictor (identity, command or callable) over clips",
     "model": "DiT forward time, tokens/s and achieved TFLOP/s per preset and device",
+    "pipeline": "time per frame of each stage of `omnisync run` (decode ... encode), frames/s, peak memory, the DiT's "
+    "share and its TFLOP/s against this machine's torch.matmul limit; --runtime torch,onnx compares the two",
     "faces": "face detect + track + align + blend frames/s at 720p vs detecting every frame; peak memory",
 }
 

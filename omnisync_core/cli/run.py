@@ -87,6 +87,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     model.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                        help="compute precision (auto: bf16 on CUDA, fp32 elsewhere)")
 
+    model.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
+                       help="what runs the DiT: torch (default) or onnx (onnxruntime; exported once and cached)")
+    model.add_argument("--onnx", dest="onnx_dir", help="with --runtime onnx: an `omnisync export onnx` folder")
     mouth = p.add_argument_group("mouth motion (models that draw the mouth they are given)")
     mouth.add_argument("--motion", help="draw this mouth motion track (JSON from `omnisync motion`) instead of "
                        "the one made from the speech; re-timed to the video's frames")
@@ -105,8 +108,10 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..devices import set_cpu_threads
     from ..pipeline import run_file
 
+    set_cpu_threads()  # the cores this process may use, or 1 while they are busy with other jobs
     settings = run_settings(args)
     progress = StageBars()
     audio, phonemes, words = _speech(args)
@@ -159,6 +164,8 @@ def run_settings(args: argparse.Namespace):
         preset=args.preset,
         overwrite=args.overwrite,
         resume=getattr(args, "resume", False),  # talk has no --resume
+        runtime=args.runtime,
+        onnx_dir=args.onnx_dir,
         motion=getattr(args, "motion", None),
         motion_strength=getattr(args, "motion_strength", 1.0),
     )

@@ -46,12 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _talk(args: argparse.Namespace) -> int:
     import sys
 
+    from ..devices import set_cpu_threads
     from ..speech.chat import DEFAULT_SYSTEM, ChatSettings
     from ..speech.talk import TalkSettings, talk
     from ..speech.timing import write_timings_json
     from ..video import check_output_path
     from .run import StageBars, print_report, run_settings
 
+    set_cpu_threads()
     if args.timings:
         check_output_path(args.timings, args.overwrite)
     chat = ChatSettings(args.llm_url, args.llm_model, args.llm_key_env, args.system or DEFAULT_SYSTEM,
