@@ -98,7 +98,7 @@ TEMPLATES = [
         5: ("OmniSyncMatchLength", {"images": (2, 0), "audio": (3, 0), "fps": (2, 2)}),
         6: ("OmniSyncFaceDetect", {"images": (5, 0), "model": (4, 0), "fps": (2, 2)}),
         7: ("OmniSyncAudioFeatures", {"audio": (5, 1), "model": (4, 0), "fps": (2, 2)}),
-        8: ("OmniSyncNoiseInit", {"model": (4, 0), "faces": (6, 0)}),
+        8: ("OmniSyncNoiseInit", {"model": (4, 0), "faces": (6, 0), "motion": (14, 0)}),
         9: ("OmniSyncDenoise", {"model": (4, 0), "latent": (8, 0), "audio_features": (7, 0), "motion": (14, 0)}),
         10: ("OmniSyncDecode", {"model": (4, 0), "latent": (9, 0)}),
         11: ("OmniSyncBlend", {"images": (5, 0), "faces": (6, 0), "crops": (10, 0)}),

@@ -23,6 +23,16 @@ def starter():
     return load_omnisync(default_model())
 
 
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A model without a lip-map input: its live frames must equal the batch stream's bit for bit."""
+    from omnisync_core.hub import load_omnisync, save_pretrained
+    from omnisync_core.model import OmniSyncDiT, preset
+
+    torch.manual_seed(0)
+    return load_omnisync(save_pretrained(OmniSyncDiT(preset("tiny", crop_size=64)), tmp_path_factory.mktemp("p")))
+
+
 @pytest.fixture
 def speech(media):
     from omnisync_core.audio.decode import FEATURE_RATE, load_audio_track, resample
@@ -31,7 +41,7 @@ def speech(media):
     return resample(track.mono(), track.sample_rate, FEATURE_RATE)[16000 : 16000 + int(1.2 * 16000)]
 
 
-def test_live_frames_equal_the_batch_stream_and_come_in_time(media, starter, speech):
+def test_live_frames_equal_the_batch_stream_and_come_in_time(media, plain, speech):
     from omnisync_core.audio.features import features_for
     from omnisync_core.lipsync import LipSyncSettings
     from omnisync_core.live import LiveLipSync
@@ -42,7 +52,8 @@ def test_live_frames_equal_the_batch_stream_and_come_in_time(media, starter, spe
 
     torch.set_num_threads(1)
     video = media(CLIP)
-    settings = LipSyncSettings.from_config(starter.config, steps=2)
+    starter = plain
+    settings = LipSyncSettings.from_config(starter.config, steps=2, window=8, overlap=2)
     live = LiveLipSync(video, starter, settings)
     out, fps = [], float(live.fps)
     for i in range(0, speech.size, 1600):  # 100 ms chunks
@@ -66,6 +77,29 @@ def test_live_frames_equal_the_batch_stream_and_come_in_time(media, starter, spe
         assert np.array_equal(a, b)
     changed = np.abs(out[5].astype(int) - frames_source(video, plan, 5).astype(int)).max()
     assert changed > 0  # the mouth was re-generated, not passed through
+
+
+def test_live_motion_of_the_speech_so_far(media, starter, speech):
+    """The built-in weights draw the mouth of the speech: live, the motion comes from the speech received so
+    far; the frames still come within the delay, and speech moves the mouth more than silence does."""
+    from omnisync_core.lipsync import LipSyncSettings
+    from omnisync_core.live import LiveLipSync
+
+    if not starter.config.motion_map:
+        pytest.skip("these weights do not draw a given mouth")
+    torch.set_num_threads(1)
+    settings = LipSyncSettings.from_config(starter.config, steps=2)
+    made = {}
+    for name, audio in (("speech", speech), ("silence", np.zeros_like(speech))):
+        live = LiveLipSync(media(CLIP), starter, settings, max_seconds=5)
+        out = []
+        for i in range(0, audio.size, 1600):
+            out += live.push(audio[i : i + 1600])
+            assert len(out) >= (min(i + 1600, audio.size) / 16000 - live.delay_seconds) * float(live.fps) - 1e-6
+        made[name] = np.stack(out + live.close()).astype(np.float32)  # [30, H, W, 3]
+    assert len(made["speech"]) == len(made["silence"]) == 30
+    moving = lambda v: np.abs(np.diff(v, axis=0)).mean()  # noqa: E731  frame-to-frame change
+    assert moving(made["speech"]) > moving(made["silence"])
 
 
 def frames_source(video, plan, index):

@@ -3,6 +3,7 @@ input, and `omnisync run` with a motion track. The shipped weights' behaviour: t
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from fractions import Fraction
 
@@ -114,13 +115,25 @@ def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audi
 
     track = faces.track  # the node chain is the core's generate_crops with the same lip points
     ref = reference_frame(track.edit_weight)
-    settings = LipSyncSettings.from_config(model.loaded.config, tau=0.9, seed=7, steps=2, w_peak=5.0, window=8,
+    settings = LipSyncSettings.from_config(model.loaded.config, tau=0.9, seed=7, steps=2, w_peak=3.0, window=8,
                                            overlap=2)  # the Denoise node's defaults
     lips = track_lips(track, _motion(0.15).values, ref)
     core = generate_crops(model.loaded, faces.crops, _windows(feats, model), torch.from_numpy(track.mouth_centre),
                           torch.from_numpy(track.face_width), settings, reference=ref, lips=lips)  # fmt: skip
     decoded = nodes["OmniSyncDecode"].run(model, opened)[0]  # [T, S, S, 3]
     assert torch.allclose(decoded.permute(0, 3, 1, 2), core, atol=1e-4)
+
+    # the warp initialisation: Noise Init with the motion wired starts where the core's init="warp" starts
+    from omnisync_core.streaming import crop_lips
+
+    warped = nodes["OmniSyncNoiseInit"].run(model, faces, 0.9, 7, motion=_motion(0.15), init="warp")[0]
+    assert not torch.allclose(warped.x, latent.x)
+    drawn = nodes["OmniSyncDecode"].run(model, nodes["OmniSyncDenoise"].run(model, warped, feats, steps=2,
+                                                                            motion=_motion(0.15))[0])[0]  # fmt: skip
+    core_warp = generate_crops(model.loaded, faces.crops, _windows(feats, model), torch.from_numpy(track.mouth_centre),
+                               torch.from_numpy(track.face_width), dataclasses.replace(settings, init="warp"),
+                               reference=ref, lips=lips, reference_lips=crop_lips(track, ref))  # fmt: skip
+    assert torch.allclose(drawn.permute(0, 3, 1, 2), core_warp, atol=1e-4)
 
     one = nodes["OmniSyncLipSync"].run(images, audio, FPS, 2, 7, model=model, detect_every=3, motion=_motion(0.0))[0]
     two = nodes["OmniSyncLipSync"].run(images, audio, FPS, 2, 7, model=model, detect_every=3, motion=_motion(0.15))[0]
