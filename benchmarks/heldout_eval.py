@@ -101,12 +101,13 @@ MEAN_COLUMNS = {"sync_offset_frames", "source_sync_offset_frames"}  # offsets: n
 LAGS = list(range(-6, 7))  # the mean correlation curve: lags in frames, > 0 = audio late
 
 
-def run_one(video: Path, audio: Path, out: Path, model: str, sampler: dict, backend: str) -> tuple[int, float]:
+def run_one(video: Path, audio: Path, out: Path, model: str, sampler: dict, backend: str,
+            motion_strength: float = 1.0) -> tuple[int, float]:  # fmt: skip
     from omnisync_core.pipeline import RunSettings, run_file
     from omnisync_core.timeline import LengthPolicy
 
     settings = RunSettings(model=model, sampler=dict(sampler), backend=backend, length_policy=LengthPolicy.TRIM,
-                           overwrite=True, device="cpu", dtype="fp32")  # fmt: skip
+                           overwrite=True, device="cpu", dtype="fp32", motion_strength=motion_strength)  # fmt: skip
     started = time.perf_counter()
     report = run_file(video, audio, out, settings)
     return report.frames, time.perf_counter() - started
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dubs", choices=sorted(DUB_SETS), default="first",
                         help="which pairing of clips and speech (default first; second: other speech)")  # fmt: skip
     parser.add_argument("--no-resynth", action="store_true", help="skip the re-synthesis pass")
+    parser.add_argument("--motion-strength", type=float, default=1.0,
+                        help="scale the mouth motion made from the speech (models that draw a given mouth)")
     parser.add_argument("--seconds", type=float, help="use only the first SECONDS of every clip and speech "
                         "(copies in OUT/inputs; a quicker run on a busy machine)")  # fmt: skip
     parser.add_argument("--reuse-videos", action="store_true",
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse_videos and pred.is_file():
             frames, seconds = None, None
         else:
-            frames, seconds = run_one(clip, dub, pred, args.model, sampler, args.backend)
+            frames, seconds = run_one(clip, dub, pred, args.model, sampler, args.backend, args.motion_strength)
         dubbed = evaluate_files(pred, clip, audio=dub).to_json()
         row = {"clip": job.clip, "audio": job.dub, "frames": frames or dubbed["frames"],
                "seconds": round(seconds, 2) if seconds else None,
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         if job.own_audio and not args.no_resynth:
             pred_own = out / "videos" / f"{stem}__resynth.mp4"
             if not (args.reuse_videos and pred_own.is_file()):
-                run_one(clip, clip, pred_own, args.model, sampler, args.backend)
+                run_one(clip, clip, pred_own, args.model, sampler, args.backend, args.motion_strength)
             own = evaluate_files(pred_own, clip, reference=clip).to_json()
             row["resynth"] = {k: own[k] for k in RESYNTH_KEYS}
         rows.append(row)

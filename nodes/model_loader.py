@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omnisync_core.hub import CONFIG_NAME, STARTER, WEIGHTS_NAME, load_omnisync, resolve_model
+from omnisync_core.hub import BUILTIN_MODELS, CONFIG_NAME, STARTER, WEIGHTS_NAME, load_omnisync, resolve_model
 from omnisync_core.model.layers import ATTENTION_BACKENDS
 
 from .runtime import CATEGORY, models_dirs, register_models_folder, torch_device, torch_dtype
@@ -18,8 +18,8 @@ register_models_folder()
 def find_model(name: str, revision: str = "") -> Path:
     """A path, a folder name under models/omnisync, or a repo id (downloaded into models/omnisync)."""
     name = name.strip() or STARTER
-    if name.lower() == STARTER:
-        return resolve_model(STARTER)
+    if name.lower() in BUILTIN_MODELS:
+        return resolve_model(name.lower())
     for folder in [Path(name).expanduser()] + [d / name for d in models_dirs()]:
         if (folder / CONFIG_NAME).is_file():
             return folder
@@ -43,7 +43,8 @@ class OmniSyncModelLoader:
     def INPUT_TYPES(cls):
         return {"required": {
             "model": ("STRING", {"default": DEFAULT_MODEL, "tooltip": "'starter' (the weights shipped with "
-                                 "this pack), a Hugging Face repo id (owner/name), a folder name under "
+                                 "this pack), 'renderer' (the shipped weights that draw the Mouth Motion you "
+                                 "wire in; experimental), a Hugging Face repo id (owner/name), a folder name under "
                                  "ComfyUI/models/omnisync, or a full folder path."}),
             "revision": ("STRING", {"default": "", "tooltip": "Hub branch, tag or commit to pin; empty = main."}),
             "dtype": (["auto", "fp32", "bf16", "fp16"], {"default": "auto",

@@ -29,6 +29,8 @@ FORMAT_VERSION = 1
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 STARTER = "starter"  # the name of the weights shipped inside the package
 STARTER_DIR = Path(__file__).parent / "weights" / "starter"
+RENDERER = "renderer"  # the shipped weights that draw the mouth they are given (experimental, model card)
+BUILTIN_MODELS = {STARTER: STARTER_DIR, RENDERER: Path(__file__).parent / "weights" / "renderer"}
 
 
 def starter_model() -> Path | None:
@@ -110,13 +112,14 @@ def resolve_model(
 ) -> Path:
     """Folder holding a model repository: local folder > models_dir/<owner>--<name> > HF cache /
     download. ``required`` names files that must be present (checked and named in errors).
-    The name ``"starter"`` means the weights shipped inside the package."""
-    if str(repo_or_path).strip().lower() == STARTER:
-        starter = starter_model()
-        if starter is None:
-            raise OmniSyncError(f"this OmniSync installation has no starter weights ({STARTER_DIR} is missing or "
+    The names ``"starter"`` and ``"renderer"`` mean the weights shipped inside the package."""
+    name = str(repo_or_path).strip().lower()
+    if name in BUILTIN_MODELS:
+        folder = BUILTIN_MODELS[name]
+        if not ((folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()):
+            raise OmniSyncError(f"this OmniSync installation has no {name} weights ({folder} is missing or "
                                 "incomplete); reinstall it, or name a model folder or Hub repository")  # fmt: skip
-        return starter
+        return folder
     path = Path(repo_or_path).expanduser()
     if path.is_dir():
         _require(path, required, str(repo_or_path))

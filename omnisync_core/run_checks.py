@@ -61,10 +61,10 @@ def _check_revision(model: str | None, revision: str | None) -> None:
     """A revision pins a Hub repository; for anything else it would be silently ignored."""
     if not revision:
         return
-    from .hub import STARTER
+    from .hub import BUILTIN_MODELS
 
     name = str(model).strip() if model else ""
-    if name.lower() in ("", STARTER, "none"):
+    if name.lower() in ("", "none", *BUILTIN_MODELS):
         what = "the built-in starter weights" if name.lower() != "none" else "--model none"
         raise OmniSyncError(f"--revision {revision} pins a Hugging Face model repository, but the model is {what}; "
                             "drop --revision, or name a repository with --model owner/name")  # fmt: skip

@@ -83,12 +83,13 @@ def measure_run(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         report = run_file(args.video, args.audio, Path(out) / "out.mp4", settings)
         wall = time.perf_counter() - start
-    if clock.calls.get("motion", 0) == 0:  # this model's pipeline makes no lip track: time it apart
+    apart = clock.calls.get("motion", 0) == 0  # this model's pipeline makes no lip track: time it apart
+    if apart:
         motion_seconds(clock, args.audio, report.fps, report.frames)
     return {
         "runtime": args.runtime, "device": "cuda" if clock.cuda else "cpu", "frames": report.frames, "wall": wall,
         "threads": threads,
-        "seconds": dict(clock.seconds), "calls": dict(clock.calls), "motion_apart": clock.calls.get("motion") == 1,
+        "seconds": dict(clock.seconds), "calls": dict(clock.calls), "motion_apart": apart,
         "dit_flops": clock.dit_flops, "dit_batches": clock.dit_batches, "model": str(report.model),
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }  # fmt: skip
