@@ -30,7 +30,13 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 STARTER = "starter"  # the name of the weights shipped inside the package
 STARTER_DIR = Path(__file__).parent / "weights" / "starter"
 RENDERER = "renderer"  # the shipped weights that draw the mouth they are given (experimental, model card)
-BUILTIN_MODELS = {STARTER: STARTER_DIR, RENDERER: Path(__file__).parent / "weights" / "renderer"}
+RENDERER_DIR = Path(__file__).parent / "weights" / "renderer"
+BUILTIN_MODELS = (STARTER, RENDERER)  # names of the weights shipped inside the package
+
+
+def builtin_folder(name: str) -> Path:
+    """Where the shipped weights of that name live (looked up at call time)."""
+    return {STARTER: STARTER_DIR, RENDERER: RENDERER_DIR}[name]
 
 
 def starter_model() -> Path | None:
@@ -115,7 +121,7 @@ def resolve_model(
     The names ``"starter"`` and ``"renderer"`` mean the weights shipped inside the package."""
     name = str(repo_or_path).strip().lower()
     if name in BUILTIN_MODELS:
-        folder = BUILTIN_MODELS[name]
+        folder = builtin_folder(name)
         if not ((folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()):
             raise OmniSyncError(f"this OmniSync installation has no {name} weights ({folder} is missing or "
                                 "incomplete); reinstall it, or name a model folder or Hub repository")  # fmt: skip

@@ -112,6 +112,7 @@ def _pcm(samples):
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
 
 
+@pytest.mark.slow  # whole runs in subprocesses; the parts are tested above
 def test_stream_cli_stdin_pcm_to_raw_frames_and_file(media, speech, tmp_path):
     from omnisync_core.video import probe_video
 

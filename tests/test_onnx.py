@@ -123,6 +123,7 @@ def test_starter_dit_on_real_crops_matches_torch(media, starter_onnx):
     assert diff < 1e-4 and want.abs().max() > 0.1
 
 
+@pytest.mark.slow  # whole runs in subprocesses; the parts are tested above
 def test_run_with_onnx_runtime_matches_torch(media, starter_onnx, tmp_path):
     from scipy.io import wavfile
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from omnisync_core.hub import BUILTIN_MODELS, RENDERER, load_omnisync
+from omnisync_core.hub import RENDERER, builtin_folder, load_omnisync
 from tests.weights_checks import (
     assert_the_audio_decides_the_mouth,
     assert_the_face_away_from_the_mouth_stays,
     mouth_regions,
 )
 
-FOLDER = BUILTIN_MODELS[RENDERER]
+FOLDER = builtin_folder(RENDERER)
 
 
 def test_shipped_small_complete_and_documented():
