@@ -10,10 +10,7 @@ from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.audio.features import frame_windows
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings, denoise_latents, lip_map_input, window_starts
-from omnisync_core.model.hide_mouth import reference_frame
-from omnisync_core.model.lip_map import track_lips
-from omnisync_core.motion.controls import retimed
-from omnisync_core.motion.make import dub_motion
+from omnisync_core.model.lip_map import lips_for
 from omnisync_core.motion.track import MouthMotion
 from omnisync_core.sampling import SOLVERS
 
@@ -40,14 +37,8 @@ def latent_lips(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAud
     if latent.track is None:
         raise OmniSyncError("this model draws a given mouth and needs the face track: make the latent with "
                             "OmniSync Noise Init from OmniSync Face Detect's faces")  # fmt: skip
-    n = latent.z_src.shape[0]
-    track = latent.track
-    if motion is None:
-        wav = resample(audio.track.mono(), audio.track.sample_rate, FEATURE_RATE)
-        motion = dub_motion(track, audio.fps, wav)
-    else:
-        motion = retimed(motion, audio.fps, n)
-    return track_lips(track, motion.values, reference_frame(track.edit_weight))
+    wav = None if motion is not None else resample(audio.track.mono(), audio.track.sample_rate, FEATURE_RATE)
+    return lips_for(latent.track, audio.fps, motion, wav)
 
 
 def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings,

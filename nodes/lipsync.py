@@ -5,10 +5,7 @@ from __future__ import annotations
 from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings
-from omnisync_core.model.hide_mouth import reference_frame
-from omnisync_core.model.lip_map import track_lips
-from omnisync_core.motion.controls import retimed
-from omnisync_core.motion.make import dub_motion
+from omnisync_core.model.lip_map import lips_for
 from omnisync_core.pipeline import default_model
 from omnisync_core.streaming import BlendSettings, lipsync_stream
 
@@ -83,10 +80,8 @@ class OmniSyncLipSync:
         blend = BlendSettings(mask, feather, color_match, poisson)
         lips = None
         if model.loaded.config.motion_map:  # the model draws the mouth it is given: the wired one, else the speech's
-            if motion is None:
-                wav = resample(speech.track.mono(), speech.track.sample_rate, FEATURE_RATE)
-                motion = dub_motion(track, rate, wav)
-            lips = track_lips(track, retimed(motion, rate, n).values, reference_frame(track.edit_weight))
+            wav = None if motion is not None else resample(speech.track.mono(), speech.track.sample_rate, FEATURE_RATE)
+            lips = lips_for(track, rate, motion, wav)
         out = lipsync_stream(iter_uint8(images), track, speech.features, rate, model.loaded, settings, blend,
                              model.device, model.dtype, progress_bar(n), cancelled, lips=lips)  # fmt: skip
         return (uint8_to_image(out, n), track_to_audio(speech.track))  # [T, H, W, 3]

@@ -151,7 +151,7 @@ def lip_map_input(config: Any, lips: torch.Tensor | np.ndarray | None, device) -
         return None
     if lips is None:
         raise OmniSyncError("this model draws the mouth it is given and needs a mouth motion track (target lip "
-                            "points); make one from the speech (motion.make.dub_motion) or wire a Mouth Motion "
+                            "points); make one from the speech (model.lip_map.lips_for) or wire a Mouth Motion "
                             "node into the motion input")  # fmt: skip
     from .model.lip_map import draw_lip_maps, to_latent_grid
 

@@ -198,24 +198,11 @@ def target_lips(track: FaceTrack, fps, wav16k, settings: RunSettings, phonemes: 
     """The lip points [T, P, 2] (crop px) the model draws in each output frame: the given motion track, else
     the one the built-in motion model makes of the speech (phoneme timings when known), on this face's own
     resting mouth, scaled by ``motion_strength``."""
-    import numpy as np
-
-    from .model.hide_mouth import reference_frame
-    from .model.lip_map import track_lips
-    from .motion.controls import retimed, with_strength
-    from .motion.make import dub_motion, face_rest
-    from .motion.predict import load_motion_model
+    from .model.lip_map import lips_for
     from .motion.track import read_motion_json
 
-    weights = load_motion_model()
-    if settings.motion:
-        motion = retimed(read_motion_json(settings.motion), fps, len(track))
-    else:
-        motion = dub_motion(track, fps, wav16k, weights, phonemes)
-    if settings.motion_strength != 1.0:
-        rest = face_rest(track, fps, len(track), weights.basis) if np.asarray(track.valid).any() else None
-        motion = with_strength(motion, settings.motion_strength, rest)
-    return track_lips(track, motion.values, reference_frame(track.edit_weight))
+    motion = read_motion_json(settings.motion) if settings.motion else None
+    return lips_for(track, fps, motion, wav16k, phonemes, settings.motion_strength)
 
 
 def _journal(video, audio, out, settings: RunSettings, model_name: str | None, info: VideoInfo):

@@ -45,8 +45,7 @@ def _generated(video: str, speech_file: str):
     from omnisync_core.face import FaceTrack, FaceTracker, crop_faces, make_detector
     from omnisync_core.lipsync import LipSyncSettings, generate_crops
     from omnisync_core.model.hide_mouth import reference_frame
-    from omnisync_core.model.lip_map import track_lips
-    from omnisync_core.motion.make import dub_motion
+    from omnisync_core.model.lip_map import lips_for
     from omnisync_core.streaming import crop_lips, to_tensor
     from omnisync_core.video import read_frames
 
@@ -61,7 +60,7 @@ def _generated(video: str, speech_file: str):
     speech = frame_windows(log_mel(talking), Fraction(25), n, loaded.config.audio_window)
     silence = frame_windows(log_mel(quiet_wav), Fraction(25), n, loaded.config.audio_window)
     ref = reference_frame(track.edit_weight)
-    lips = {name: track_lips(track, dub_motion(track, Fraction(25), wav).values, ref)
+    lips = {name: lips_for(track, Fraction(25), wav=wav)
             for name, wav in (("talk", talking), ("quiet", quiet_wav))}  # fmt: skip
     settings = LipSyncSettings.from_config(loaded.config, steps=6)
 

@@ -75,6 +75,28 @@ def track_lips(track, values: np.ndarray, reference: int) -> np.ndarray:  # -> [
     return points
 
 
+def lips_for(track, fps, motion=None, wav=None, phonemes: list | None = None, strength: float = 1.0) -> np.ndarray:
+    """The target lip points [T, P, 2] crop px of every frame of ``track`` (one entry per output frame): the given
+    :class:`~omnisync_core.motion.track.MouthMotion` re-timed to the frames, else the built-in motion model's
+    track of ``wav`` (16 kHz mono; its phoneme timings when known) on this face's own resting mouth; its
+    movements scaled by ``strength`` around that rest. The CLI, the stream's batch twin and the nodes use it."""
+    from ..model.hide_mouth import reference_frame
+    from ..motion.controls import retimed, with_strength
+    from ..motion.make import face_rest, speech_motion
+    from ..motion.predict import load_motion_model
+
+    weights = load_motion_model()
+    frames = len(track)
+    rest = face_rest(track, fps, frames, weights.basis) if np.asarray(track.valid).any() else None
+    if motion is None:
+        motion = speech_motion(weights, fps, frames, rest, wav=wav, phonemes=phonemes)[0]
+    else:
+        motion = retimed(motion, fps, frames)
+    if strength != 1.0:
+        motion = with_strength(motion, strength, rest)
+    return track_lips(track, motion.values, reference_frame(track.edit_weight))
+
+
 def draw_lip_maps(points: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:  # [T, P, 2] crop px -> [T, 3, S, S]
     """Anti-aliased lip maps in 0..1; a frame whose points are not all finite gets an empty map."""
     from PIL import Image, ImageDraw

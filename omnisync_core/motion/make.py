@@ -49,18 +49,6 @@ def face_rest(track, fps: Fraction, frames: int, basis) -> np.ndarray:
     return rest_for(motion_from_shapes(shapes_from_track(track), fps, basis), fps, frames)
 
 
-def dub_motion(track, fps: Fraction, wav: np.ndarray | None, weights=None, phonemes: list | None = None) -> MouthMotion:
-    """The mouth motion of new speech (``wav`` 16 kHz mono, or its phoneme timings) for the face of ``track``
-    (one entry per output frame), on that face's own resting mouth: what ``omnisync run`` and the Lip Sync
-    node draw when no track is given. ``weights``: a loaded motion model (default the built-in one)."""
-    from .predict import load_motion_model
-
-    weights = weights or load_motion_model()
-    frames = len(track)
-    rest = face_rest(track, fps, frames, weights.basis) if np.asarray(track.valid).any() else None
-    return speech_motion(weights, fps, frames, rest, wav=wav, phonemes=phonemes)[0]
-
-
 def speech_motion(weights, fps: Fraction, frames: int, rest: np.ndarray | None = None, wav: np.ndarray | None = None,
                   phonemes: list | None = None) -> tuple[MouthMotion, np.ndarray]:  # fmt: skip
     """The track of speech and the resting mouth it sits on (``rest``: ``[K]`` or ``[frames, K]``;
