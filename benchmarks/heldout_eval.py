@@ -135,7 +135,8 @@ def trimmed(path: Path, seconds: float, folder: Path) -> Path:
     out = folder / f"{path.stem}_{seconds:g}s.mp4"
     if not out.exists():
         info = probe_video(path)
-        with VideoWriter(out, info.fps, sound, overwrite=True, crf=10) as writer:
+        with VideoWriter(out, info.fps, sound, overwrite=True, crf=0) as writer:  # lossless: x264 at a lossy crf
+            # does not encode the same frames to the same bytes twice (threads), and the source is measured on this copy
             for frame in iter_frames(path, 0, int(round(seconds * float(info.fps)))):
                 writer.write(frame)
     return out

@@ -10,7 +10,7 @@ from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.audio.features import frame_windows
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings, denoise_latents, lip_map_input, window_starts
-from omnisync_core.model.lip_map import lips_for
+from omnisync_core.model.lip_map import lips_for, motion_gain
 from omnisync_core.motion.track import MouthMotion
 from omnisync_core.sampling import SOLVERS
 
@@ -31,14 +31,14 @@ def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_st
 def latent_lips(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, motion: MouthMotion | None):
     """The target lip points [T, P, 2] for a model that draws the mouth it is given (None for others): the wired
     motion track re-timed to the frames, else the built-in motion model's track of the audio, on this face's
-    resting mouth."""
+    resting mouth, with the model's motion gain."""
     if not model.loaded.config.motion_map:
         return None
     if latent.track is None:
         raise OmniSyncError("this model draws a given mouth and needs the face track: make the latent with "
                             "OmniSync Noise Init from OmniSync Face Detect's faces")  # fmt: skip
     wav = None if motion is not None else resample(audio.track.mono(), audio.track.sample_rate, FEATURE_RATE)
-    return lips_for(latent.track, audio.fps, motion, wav)
+    return lips_for(latent.track, audio.fps, motion, wav, gain=motion_gain(model.loaded.config))
 
 
 def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, settings: LipSyncSettings,

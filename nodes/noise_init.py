@@ -6,7 +6,7 @@ import torch
 
 from omnisync_core.lipsync import INITS, frame_noise, warped_start
 from omnisync_core.model.hide_mouth import MouthReference, needs_reference, prepare_source, reference_frame
-from omnisync_core.model.lip_map import lips_for
+from omnisync_core.model.lip_map import lips_for, motion_gain
 from omnisync_core.sampling import progressive_init
 from omnisync_core.streaming import crop_lips
 
@@ -47,7 +47,7 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
     z_init = z_src
     if init == "warp" and motion is not None and model.loaded.config.motion_map:  # lips moved to the target first
-        lips = lips_for(track, motion.fps, motion)  # the track is on the frames' clock already
+        lips = lips_for(track, motion.fps, motion, gain=motion_gain(model.loaded.config))  # on the frames' clock
         z_init = warped_start(model.loaded.latent_space, z_src, ref, mouth, width, lips)
     return OmniSyncLatent(z_src, progressive_init(z_init, noise, tau), float(tau), int(seed), mouth, width, track)
 

@@ -33,6 +33,7 @@ from .audio.features import AudioFeatures, features_for, frame_windows
 from .errors import OmniSyncError
 from .lipsync import LipSyncSettings, encode_reference, generate_window
 from .model.hide_mouth import needs_reference, reference_frame
+from .model.lip_map import motion_gain
 from .streaming import BlendSettings, blend_stream, crop_frames, crop_lips
 from .timeline import LengthPolicy, iter_planned_frames, plan_length
 from .video import iter_frames, probe_video
@@ -72,7 +73,7 @@ class LiveLipSync:
                                               crop_lips(source, i))  # fmt: skip
         self._mouth = None
         if loaded.config.motion_map:  # the model draws the mouth it is given: motion of the speech so far
-            self._mouth = LiveMotion(source, self.track, i, self.fps)
+            self._mouth = LiveMotion(source, self.track, i, self.fps, motion_gain(loaded.config))
         spec = loaded.audio_spec
         self._feature_rate = float(spec.get("rate", 100.0))
         self._hop = round(FEATURE_RATE / self._feature_rate)  # samples per feature frame
@@ -178,13 +179,13 @@ class LiveMotion:
     """The target lip points of a live stream: the built-in motion model on the speech received so far (a tail
     with context), on the face's own resting mouth, drawn from the reference frame's lips."""
 
-    def __init__(self, source, track, reference: int, fps: Fraction) -> None:
+    def __init__(self, source, track, reference: int, fps: Fraction, gain: float = 1.0) -> None:
         from .model.lip_map import lip_basis
         from .motion.make import face_rest
         from .motion.measure import shapes_from_track
         from .motion.predict import load_motion_model
 
-        self.weights, self.basis, self.fps = load_motion_model(), lip_basis(), fps
+        self.weights, self.basis, self.fps, self.gain = load_motion_model(), lip_basis(), fps, gain
         self.shapes = shapes_from_track(track)  # [T] per output frame
         own = shapes_from_track(source.slice(reference, reference + 1))
         self.own = own.points[0] if own.valid[0] else None
@@ -199,6 +200,7 @@ class LiveMotion:
             return np.full((n, len(self.basis.mean_shape), 2), np.nan, np.float32)
         frames = int(np.ceil((stop / float(self.fps) - tail_start) * float(self.fps))) + 1
         delta = predict_motion(self.weights, tail, self.fps, frames=frames).values - self.weights.neutral.numpy()
+        delta *= self.gain  # the model's motion gain, as lips_for applies it
         at = np.clip(np.round(np.arange(start, stop) - tail_start * float(self.fps)).astype(int), 0, frames - 1)
         span = slice(start, stop)
         values = self.rest[span] + delta[at]

@@ -164,7 +164,9 @@ def run_file(
 
     lips = None
     if loaded is not None and loaded.config.motion_map:  # the model draws the mouth it is given
-        lips = target_lips(track, info.fps, wav16k, settings, phonemes)
+        from .model.lip_map import motion_gain
+
+        lips = target_lips(track, info.fps, wav16k, settings, phonemes, motion_gain(loaded.config))
 
     journal = _journal(video, audio, out, settings, model_name, info) if settings.resume else None
     done = journal.done if journal is not None else 0
@@ -194,15 +196,16 @@ def run_file(
                      model_name, phonemes)
 
 
-def target_lips(track: FaceTrack, fps, wav16k, settings: RunSettings, phonemes: list | None = None):
+def target_lips(track: FaceTrack, fps, wav16k, settings: RunSettings, phonemes: list | None = None,
+                gain: float = 1.0):  # fmt: skip
     """The lip points [T, P, 2] (crop px) the model draws in each output frame: the given motion track, else
     the one the built-in motion model makes of the speech (phoneme timings when known), on this face's own
-    resting mouth, scaled by ``motion_strength``."""
+    resting mouth, scaled by ``motion_strength`` and the model's ``gain``."""
     from .model.lip_map import lips_for
     from .motion.track import read_motion_json
 
     motion = read_motion_json(settings.motion) if settings.motion else None
-    return lips_for(track, fps, motion, wav16k, phonemes, settings.motion_strength)
+    return lips_for(track, fps, motion, wav16k, phonemes, settings.motion_strength, gain)
 
 
 def _journal(video, audio, out, settings: RunSettings, model_name: str | None, info: VideoInfo):

@@ -180,3 +180,49 @@ def test_run_draws_the_given_motion_track(media, renderer, tmp_path):
         run_file(video, speech, tmp_path / "x.mp4", RunSettings(model=str(renderer), motion_strength=-1))
     with pytest.raises(OmniSyncError, match="no such file"):
         run_file(video, speech, tmp_path / "x.mp4", RunSettings(model=str(renderer), motion=str(tmp_path / "nope")))
+
+
+def _with_gain(folder, out, gain: float):
+    """A copy of a model folder whose config asks for a motion gain."""
+    import json
+
+    shutil.copytree(folder, out)
+    config = json.loads((out / "config.json").read_text())
+    config["config"]["sampler"]["motion_gain"] = gain
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
+def test_the_model_s_motion_gain_scales_the_movements_as_the_strength_does(media, renderer, audio, tmp_path):
+    """A renderer that draws less of a shape than it is asked for says so in its config (sampler motion_gain);
+    `omnisync run` and the nodes ask it for that much more, as --motion-strength would."""
+    import soundfile
+
+    from nodes.denoise import latent_lips
+    from omnisync_core.audio.decode import load_audio
+    from omnisync_core.model.lip_map import lips_for, motion_gain
+    from omnisync_core.pipeline import RunSettings, run_file
+    from omnisync_core.timeline import LengthPolicy
+    from omnisync_core.video import read_frames
+
+    doubled = _with_gain(renderer, tmp_path / "doubled", 2.0)
+    assert motion_gain(load_omnisync(doubled).config) == 2.0 and motion_gain(load_omnisync(renderer).config) == 1.0
+    video, speech = media("lrs2_00016.mp4"), tmp_path / "speech.wav"
+    soundfile.write(speech, load_audio(media("eng.wav"))[16000 : 16000 + 16000 * N // 25], 16000)
+    outs = {}
+    for name, model, strength in (("gain", doubled, 1.0), ("strength", renderer, 2.0), ("plain", renderer, 1.0)):
+        outs[name] = tmp_path / f"{name}.mp4"
+        settings = RunSettings(model=str(model), sampler={"steps": 2}, motion_strength=strength,
+                               length_policy=LengthPolicy.TRIM, crf=0)  # fmt: skip
+        run_file(video, speech, outs[name], settings)  # crf 0: at a lossy crf x264 (threads) does not encode
+        # the same frames to the same bytes twice
+    gain, strength, plain = (read_frames(outs[k], 0, N).astype(int) for k in ("gain", "strength", "plain"))
+    assert np.array_equal(gain, strength) and np.abs(gain - plain).mean() > 0.01
+
+    nodes = {name: cls() for name, cls in NODE_CLASS_MAPPINGS.items()}  # the nodes: the same lip points
+    model = nodes["OmniSyncModelLoader"].load(str(doubled), device="cpu")[0]
+    frames = read_frames(video, 0, N)
+    faces, _ = nodes["OmniSyncFaceDetect"].run(torch.from_numpy(frames).float() / 255, model=model, detect_every=3)
+    latent = nodes["OmniSyncNoiseInit"].run(model, faces, 0.9, 7)[0]
+    lips = latent_lips(model, latent, nodes["OmniSyncAudioFeatures"].run(audio, model, FPS, N)[0], _motion(0.1))
+    np.testing.assert_allclose(lips, lips_for(faces.track, Fraction(25), _motion(0.1), strength=2.0), equal_nan=True)

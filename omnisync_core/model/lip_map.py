@@ -75,11 +75,20 @@ def track_lips(track, values: np.ndarray, reference: int) -> np.ndarray:  # -> [
     return points
 
 
-def lips_for(track, fps, motion=None, wav=None, phonemes: list | None = None, strength: float = 1.0) -> np.ndarray:
+def motion_gain(config) -> float:
+    """How much further than a track asks the lip map must ask a renderer, so that what it draws moves as much
+    as the track: the model's ``sampler["motion_gain"]`` (1 when absent). The shipped renderer draws about half
+    of a small opening it is asked for (model card), so its config says 2."""
+    return float(dict(config.sampler).get("motion_gain", 1.0))
+
+
+def lips_for(track, fps, motion=None, wav=None, phonemes: list | None = None, strength: float = 1.0,
+             gain: float = 1.0) -> np.ndarray:  # fmt: skip
     """The target lip points [T, P, 2] crop px of every frame of ``track`` (one entry per output frame): the given
     :class:`~omnisync_core.motion.track.MouthMotion` re-timed to the frames, else the built-in motion model's
     track of ``wav`` (16 kHz mono; its phoneme timings when known) on this face's own resting mouth; its
-    movements scaled by ``strength`` around that rest. The CLI, the stream's batch twin and the nodes use it."""
+    movements scaled by ``strength`` (the user's) times ``gain`` (the model's, :func:`motion_gain`) around that
+    rest. The CLI, the stream's batch twin and the nodes use it."""
     from ..model.hide_mouth import reference_frame
     from ..motion.controls import retimed, with_strength
     from ..motion.make import face_rest, speech_motion
@@ -92,8 +101,8 @@ def lips_for(track, fps, motion=None, wav=None, phonemes: list | None = None, st
         motion = speech_motion(weights, fps, frames, rest, wav=wav, phonemes=phonemes)[0]
     else:
         motion = retimed(motion, fps, frames)
-    if strength != 1.0:
-        motion = with_strength(motion, strength, rest)
+    if strength * gain != 1.0:
+        motion = with_strength(motion, strength * gain, rest)
     return track_lips(track, motion.values, reference_frame(track.edit_weight))
 
 
