@@ -19,13 +19,16 @@ from .wires import OmniSyncAudio, OmniSyncLatent, OmniSyncModel
 
 
 def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_start, s: LipSyncSettings,
-                   callback=None, lips=None) -> torch.Tensor:  # fmt: skip
+                   callback=None, lips=None, z_seen=None) -> torch.Tensor:  # fmt: skip
     """One window: z_src / x [n, C, h, w], audio [n, W, D] (lips [n, P, 2] crop px for models that draw a given
-    mouth) -> denoised latents [n, C, h, w] (CPU f32)."""
+    mouth; z_seen [n, C, h, w] the source the model sees when not z_src) -> denoised latents [n, C, h, w]
+    (CPU f32)."""
     loaded = model.loaded
     motion = lip_map_input(loaded.config, lips, model.device)
-    return denoise_latents(loaded.model, loaded.latent_space.downscale, z_src, x, audio, mouth, width, sigma_start, s,
-                           model.device, model.dtype, callback, cancelled, motion).float().cpu()  # fmt: skip
+    seen = z_src if z_seen is None else z_seen
+    z = denoise_latents(loaded.model, loaded.latent_space.downscale, seen, x, audio, mouth, width, sigma_start, s,
+                        model.device, model.dtype, callback, cancelled, motion, keep=z_src)  # fmt: skip
+    return z.float().cpu()
 
 
 def latent_lips(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, motion: MouthMotion | None):
@@ -63,7 +66,8 @@ def denoise(model: OmniSyncModel, latent: OmniSyncLatent, audio: OmniSyncAudio, 
 
         new = denoise_window(model, latent.z_src[start:stop], latent.x[start:stop], windows,
                              latent.mouth_centre[start:stop], latent.face_width[start:stop], latent.sigma,
-                             settings, callback, None if lips is None else lips[start:stop])  # fmt: skip
+                             settings, callback, None if lips is None else lips[start:stop],
+                             None if latent.z_seen is None else latent.z_seen[start:stop])  # fmt: skip
         shared = max(written - start, 0)
         if shared:  # linear cross-fade over frames the previous window also produced
             ramp = (torch.arange(1, shared + 1, dtype=torch.float32) / (shared + 1)).view(-1, 1, 1, 1)

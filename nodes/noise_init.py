@@ -49,13 +49,14 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     if init == "warp" and motion is not None and model.loaded.config.motion_map:  # lips moved to the target first
         lips = lips_for(track, motion.fps, motion, gain=motion_gain(model.loaded.config))  # on the frames' clock
         z_init = warped_start(model.loaded.latent_space, z_src, ref, mouth, width, lips)
-    return OmniSyncLatent(z_src, progressive_init(z_init, noise, tau), float(tau), int(seed), mouth, width, track)
+    return OmniSyncLatent(z_src, progressive_init(z_init, noise, tau), float(tau), int(seed), mouth, width, track,
+                          None if z_init is z_src else z_init)  # fmt: skip
 
 
 class OmniSyncNoiseInit:
     DESCRIPTION = ("Progressive noise initialisation: encode the face crops into the model's latent space and "
                    "mix in noise up to sigma = tau, so pose, framing and identity of the source are kept; with a "
-                   "motion wired, the lips are first warped to its shape. "
+                   "motion wired, the lips are first warped to its shape (and the model sees them so). "
                    "The noise of frame i depends only on (seed, i).")
     CATEGORY = CATEGORY
     FUNCTION = "run"
@@ -74,9 +75,10 @@ class OmniSyncNoiseInit:
         }, "optional": {
             "motion": ("OMNISYNC_MOTION", {"tooltip": "The mouth shape of every frame (OmniSync Mouth Motion), for "
                        "init 'warp'; the same track you give OmniSync Denoise."}),
-            "init": (list(INITS), {"default": "warp", "tooltip": "warp: start from the source with its lips moved "
-                     "to the motion's shape (needs motion and a model that draws a given mouth); source: from the "
-                     "source as it is (the paper's progressive initialisation)."}),
+            "init": (list(INITS), {"default": "warp", "tooltip": "warp: the source with its lips moved to the "
+                     "motion's shape and a wider opening's dark inside painted, both as the start and as the source "
+                     "OmniSync Denoise shows the model (needs motion and a model that draws a given mouth); source: "
+                     "the source as it is (the paper's progressive initialisation)."}),
         }}  # fmt: skip
 
     def run(self, model, faces, tau=0.92, seed=0, motion=None, init="warp"):

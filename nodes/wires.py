@@ -51,3 +51,6 @@ class OmniSyncLatent:  # wire OMNISYNC_LATENT
     mouth_centre: torch.Tensor  # [T, 2] crop px
     face_width: torch.Tensor  # [T] crop px
     track: FaceTrack | None = None  # the faces' track (landmarks): where the lip map of a motion is drawn
+    # [T, C, h, w] the source the model sees, when not z_src (init "warp": the source warped to the motion's
+    # shape); z_src stays what the sampler keeps outside the edit region
+    z_seen: torch.Tensor | None = None

@@ -55,7 +55,8 @@ class LipSyncSettings:
     # stays exactly (sampling.keep_outside). 0: the model redraws the whole crop, as in the paper
     edit_region: float = 1.5
     # what the progressive init starts from: "source" (paper eq. 5-6) or "warp": the source with its lips and
-    # jaw moved to the target shape first (model/lip_warp.py; models that draw a given mouth from a reference)
+    # jaw moved to the target shape first and its opening's cavity painted (model/lip_warp.py), both as the
+    # start and as the source the model sees (models that draw a given mouth from a reference)
     init: str = "source"
 
     def __post_init__(self) -> None:
@@ -172,8 +173,9 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     z_init = warped_start(space, z_src, reference, mouth, width, lips, dtype) if settings.init == "warp" else z_src
     x = progressive_init(z_init, noise, settings.tau)  # [n, C, h, w] at sigma = tau
     motion = lip_map_input(loaded.config, lips, device)
-    z = denoise_latents(model, space.downscale, z_src, x, audio, mouth, width, settings.tau, settings, device, dtype,
-                        callback, cancelled, motion)  # fmt: skip
+    # init "warp": the model also sees the warped source, so what it keeps of its source is the target's shape
+    z = denoise_latents(model, space.downscale, z_init, x, audio, mouth, width, settings.tau, settings, device, dtype,
+                        callback, cancelled, motion, keep=z_src)  # fmt: skip
     return space.decode(z.to(dtype)).float().cpu()
 
 
@@ -193,6 +195,7 @@ def denoise_latents(
     callback=None,
     cancelled: Callable[[], bool] | None = None,
     motion: torch.Tensor | None = None,  # [n, M, h, w] lip maps (lip_map_input), for motion_map models
+    keep: torch.Tensor | None = None,  # [n, C, h, w] what stays outside the edit region (default z_src)
 ) -> torch.Tensor:  # [n, C, h, w] float32 on device, sigma 0
     """One window from sigma_start to 0: DS-CFG around the mouth, the edit region kept, the settings'
     schedule and solver. The CLI (:func:`generate_window`) and the Denoise node both sample through here."""
@@ -207,7 +210,8 @@ def denoise_latents(
     velocity = dscfg_velocity(model_fn, z_src[None], audio.to(device)[None].float(), g, sigma_start, settings.gamma,
                               None if motion is None else motion.to(device)[None].float())  # fmt: skip
     sigmas = sigma_schedule(settings.steps, sigma_start, settings.shift)
-    constrain = edit_constraint(z_src, x, sigma_start, centre, face_width, settings.edit_region)
+    keep = z_src if keep is None else keep.to(device)
+    constrain = edit_constraint(keep, x, sigma_start, centre, face_width, settings.edit_region)
     return sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]
 
 

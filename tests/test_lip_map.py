@@ -19,7 +19,7 @@ from omnisync_core.model.lip_map import (
     target_points,
     to_latent_grid,
 )
-from omnisync_core.model.lip_warp import warp_crops, warp_grid
+from omnisync_core.model.lip_warp import CAVITY, warp_and_cavity, warp_crops, warp_grid
 from omnisync_core.motion.measure import SHAPE_POINTS
 
 
@@ -89,6 +89,18 @@ def test_warp_moves_the_lips_and_leaves_the_rest():
     assert torch.equal(moved[0, :, :10], image[0, :, :10])  # the top of the face did not move
     nan = np.full_like(src, np.nan)
     assert torch.equal(warp_crops(image, nan[None], dst[None], np.array([70.0])), image)  # no shape: unchanged
+
+
+def test_a_wider_opening_moves_the_teeth_with_their_lips_and_shows_the_dark_between():
+    rows = torch.arange(128, dtype=torch.float32).view(1, 1, 128, 1) / 256
+    image = (0.2 + rows).expand(1, 3, 128, 128).clone()  # every row its own level: where a pixel was read from
+    src, dst = mouth(6.0), mouth(16.0)  # inner lips at 77 / 83 px in the middle; opened to 72 / 88
+    moved = warp_crops(image, src[None], dst[None], np.array([70.0]))
+    # 1.5 px inside the opened lip reads 1.5 px inside the old one (a plain mesh would stretch it to 77.6 px)
+    assert moved[0, 0, 73, 64].item() == pytest.approx(0.2 + 78 / 256, abs=1e-3)
+    assert moved[0, 0, 86, 64].item() == pytest.approx(0.2 + 81 / 256, abs=1e-3)  # and so with the other lip
+    assert torch.allclose(moved[0, :, 80, 64], torch.tensor(CAVITY))  # between them: the mouth's dark inside
+    assert np.asarray(warp_and_cavity(dst, src, 70.0, 128)[1]).max() == 0  # a closing mouth shows no cavity
 
 
 def _inputs(config, b=2, t=3):

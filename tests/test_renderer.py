@@ -128,6 +128,9 @@ def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audi
 
     warped = nodes["OmniSyncNoiseInit"].run(model, faces, 0.9, 7, motion=_motion(0.15), init="warp")[0]
     assert not torch.allclose(warped.x, latent.x)
+    # the model sees the warped source too; the sampler keeps the unwarped one outside the edit region
+    assert warped.z_seen is not None and not torch.allclose(warped.z_seen, warped.z_src)
+    assert torch.equal(warped.z_src, latent.z_src) and latent.z_seen is None
     drawn = nodes["OmniSyncDecode"].run(model, nodes["OmniSyncDenoise"].run(model, warped, feats, steps=2,
                                                                             motion=_motion(0.15))[0])[0]  # fmt: skip
     core_warp = generate_crops(model.loaded, faces.crops, _windows(feats, model), torch.from_numpy(track.mouth_centre),
