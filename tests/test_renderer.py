@@ -98,53 +98,6 @@ def test_training_samples_draw_the_target_frame_s_own_lips(media, tmp_path):
     assert moved["lip_map"][0, 0, int(centre[1]), int(centre[0])] > 0.5
 
 
-def test_warp_source_training_shows_the_model_the_warp_the_sampler_starts_from(media, tmp_path):
-    from omnisync_core.model.lip_warp import warp_crops
-    from omnisync_core.train.build import BuildOptions, build_dataset
-    from omnisync_core.train.config import TrainConfig, build_model_config
-    from omnisync_core.train.dataset import TrainDataset, load_shards
-    from omnisync_core.train.loop import flow_matching_loss
-    from omnisync_core.vae import make_latent_space
-
-    src = tmp_path / "videos"
-    src.mkdir()
-    shutil.copy(media("lrs2_00016.mp4"), src / "clip.mp4")
-    build_dataset([src / "clip.mp4"], tmp_path / "ds", BuildOptions(crop_size=64, backend="dlib", max_frames=30))
-    shards, _ = load_shards(str(tmp_path / "ds"))
-    model_config = build_model_config({"preset": "tiny", "crop_size": 64, "motion_map": True,
-                                       "hide_source_mouth": True, "hide_fill": "reference"})  # fmt: skip
-    plain = TrainDataset(shards, TrainConfig(frames=4, pairing="self", augment={"flip": 1.0, "rotate": 8.0}),
-                         model_config)[3]  # fmt: skip
-    config = TrainConfig(frames=4, pairing="self", warp_source=True, augment={"flip": 1.0, "rotate": 8.0})
-    sample = TrainDataset(shards, config, model_config)[3]
-    assert "reference_lips" not in plain and torch.equal(sample["lip_map"], plain["lip_map"])  # same draw
-    assert sample["lips"].shape == (4, 29, 2) and sample["reference_lips"].shape == (29, 2)
-    # the reference's own lips sit on its mouth, moved and flipped with its crop
-    assert torch.dist(sample["reference_lips"][:20].mean(0), sample["reference_mouth"]) < 0.15 * 64
-
-    seen = {}
-    net = OmniSyncDiT(model_config)
-    space = make_latent_space(model_config.latent)
-
-    def spy(x, sigma, source, audio, audio_drop=None, motion=None):
-        seen["source"] = source
-        return torch.zeros_like(x)
-
-    batch = {k: v[None] for k, v in sample.items()}
-    net.forward = spy
-    flow_matching_loss(net, space, batch)
-    warped = space.decode(seen["source"][0])
-    flow_matching_loss(net, space, {k: v for k, v in batch.items() if k not in ("lips", "reference_lips")})
-    pasted = space.decode(seen["source"][0])
-    assert not torch.allclose(warped, pasted)
-    from omnisync_core.model.hide_mouth import MouthReference, pasted_lips
-
-    ref = MouthReference(None, batch["reference_mouth"], batch["reference_width"], batch["reference_lips"])
-    expect = warp_crops(pasted, pasted_lips(ref, sample["source_mouth"], sample["source_width"]).numpy(),
-                        sample["lips"].numpy(), sample["source_width"].numpy())  # fmt: skip
-    assert torch.allclose(warped, expect, atol=1e-5)  # exactly the sampler's warp of the pasted source
-
-
 def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audio):
     nodes = {name: cls() for name, cls in NODE_CLASS_MAPPINGS.items()}
     model = nodes["OmniSyncModelLoader"].load(str(renderer), device="cpu")[0]

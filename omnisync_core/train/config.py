@@ -34,9 +34,6 @@ pairing              "random": the source segment starts anywhere in the clip at
                      the mouth from the lip map, and everything else is exactly the source, as at inference);
                      the mouth that fills the hidden one comes from a frame outside the segment (with
                      hide_fill "reference"), so it shows this person's lips in another shape
-warp_source          with "self" pairing and a renderer: the source the model sees has the reference's pasted
-                     lips warped to the target shape and its opening's cavity painted, as init "warp" shows
-                     it at inference (model/lip_warp.py); the model learns to finish that warp
 min_gap              smallest start distance between source and target (default = frames: no overlap)
 mouth_weight         extra loss weight at the mouth: each latent pixel's error is weighted by
                      1 + mouth_weight * Gaussian(distance to the mouth centre), normalised to mean 1 (0 = plain MSE)
@@ -101,7 +98,6 @@ class TrainConfig:
     logit_std: float = 1.0
     sigma_shift: float = 1.0
     pairing: str = "random"
-    warp_source: bool = False
     min_gap: int | None = None
     mouth_weight: float = 0.0
     mouth_spread: float = 0.25

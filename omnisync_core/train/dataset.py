@@ -217,27 +217,21 @@ class TrainDataset(Dataset):
             far = self._far_frame(clip, target, t, gen)
             ref_crop = shard.crops[far : far + 1].float() / 255  # [1, 3, S, S]
             ref_mouth, ref_width = shard.mouth_centre[far].float().clone(), shard.face_width[far].float()
-        lips = ref_lips = None
+        lips = None
         if self.lips is not None:  # the target shape as the renderer gets it at inference (lip_map.target_points)
             own = far if far is not None else source + (ref or 0)
             lips = torch.from_numpy(self._target_points(clip, target, t, own))  # [T, P, 2] crop px
-            if far is not None and cfg.warp_source:  # the reference's own lips, where the warp moves them from
-                shapes, anchor, lip_width, _ = self.lips[clip]
-                ref_lips = torch.from_numpy(anchor[far] + shapes[far] * lip_width[far])  # [P, 2] crop px
         if cfg.pairing == "self":  # one geometric change for source, target, reference and points
             clips = [tgt, src] + ([ref_crop] if far is not None else [])
             points = [mouth, src_mouth] + ([ref_mouth] if far is not None else [])
             points += [lips] if lips is not None else []
-            points += [ref_lips] if ref_lips is not None else []
             clips, moved, zoom = _joint_affine(clips, points, aug.get("jitter", 0.0), aug.get("scale", 0.0),
                                                aug.get("rotate", 0.0), gen)  # fmt: skip
             tgt, src = clips[0], clips[1]
             mouth, src_mouth = moved[0], moved[1]
             if far is not None:
                 ref_crop, ref_mouth, ref_width = clips[2], moved[2], ref_width * zoom
-            at = 3 if far is not None else 2  # moved: mouth, source mouth[, reference mouth][, lips][, ref lips]
-            lips = moved[at] if lips is not None else None
-            ref_lips = moved[-1] if ref_lips is not None else None
+            lips = moved[-1] if lips is not None else None
             width, src_width = width * zoom, src_width * zoom
         else:
             tgt = _affine_jitter(tgt, aug.get("jitter", 0.0), aug.get("scale", 0.0), gen)
@@ -255,8 +249,6 @@ class TrainDataset(Dataset):
             src_mouth[:, 0] = src.shape[-1] - src_mouth[:, 0]
             if lips is not None:
                 lips[..., 0] = tgt.shape[-1] - lips[..., 0]
-            if ref_lips is not None:
-                ref_lips[..., 0] = tgt.shape[-1] - ref_lips[..., 0]
         sample = {
             "target": tgt,
             "source": src,
@@ -279,8 +271,6 @@ class TrainDataset(Dataset):
             from ..model.lip_map import draw_lip_maps
 
             sample["lip_map"] = draw_lip_maps(lips.numpy(), tgt.shape[-1])  # [T, 3, S, S] 0..1
-        if ref_lips is not None:  # what the warp of the source needs (train/loop.py, cfg.warp_source)
-            sample.update(lips=lips.float(), reference_lips=ref_lips.float())
         return sample
 
     def _far_frame(self, clip: int, target: int, frames: int, gen: torch.Generator) -> int:

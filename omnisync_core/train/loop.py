@@ -58,21 +58,6 @@ def mouth_weights(
     return g.unflatten(0, (b, t))
 
 
-def warped_sources(latent_space, src: torch.Tensor, ref: MouthReference, batch: dict) -> torch.Tensor:
-    """Prepared sources [B, T, C, h, w] -> the same with the reference's pasted lips warped onto each target
-    frame's lips (``batch["lips"]`` [B, T, P, 2], ``batch["reference_lips"]`` [B, P, 2] crop px): what the
-    sampler's init "warp" shows the model at inference (lipsync.warped_start)."""
-    from ..lipsync import warped_start
-
-    out = []
-    for i in range(src.shape[0]):
-        one = MouthReference(ref.latent[i : i + 1], ref.mouth[i : i + 1].cpu(), ref.width[i : i + 1].cpu(),
-                             batch["reference_lips"][i : i + 1].cpu())  # fmt: skip
-        out.append(warped_start(latent_space, src[i], one, batch["source_mouth"][i].cpu(),
-                                batch["source_width"][i].cpu(), batch["lips"][i].cpu().numpy()).to(src))  # fmt: skip
-    return torch.stack(out)
-
-
 def flow_matching_loss(
     model, latent_space, batch: dict[str, torch.Tensor], mouth_weight: float = 0.0, mouth_spread: float = 0.25,
     reader=None, lip_weight: float = 0.0, parts: dict[str, torch.Tensor] | None = None,
@@ -98,8 +83,6 @@ def flow_matching_loss(
             ref = MouthReference(src[rows.to(src.device), k.to(src.device)],
                                  batch["source_mouth"][rows, k], batch["source_width"][rows, k])  # fmt: skip
         src = prepare_source(config, src, batch["source_mouth"], batch["source_width"], ref)  # [B, T, C, h, w]
-        if "reference_lips" in batch:  # warp_source: the pasted lips moved to the target shape, as init "warp"
-            src = warped_sources(latent_space, src, ref, batch)
     eps = batch["noise"].to(x0)  # [B, T, C, h, w]
     sigma = batch["sigma"].to(x0)  # [B]
     s = sigma.view(b, 1, 1, 1, 1)
