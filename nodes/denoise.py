@@ -100,7 +100,7 @@ class OmniSyncDenoise:
                       "built-in weights were measured with 10)."}),
             "w_base": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1,
                        "tooltip": "Guidance far from the mouth (1 = none)."}),
-            "w_peak": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 20.0, "step": 0.1,
+            "w_peak": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.1,
                        "tooltip": "Guidance at the mouth centre."}),
             "spread": ("FLOAT", {"default": 0.25, "min": 0.01, "max": 2.0, "step": 0.01,
                        "tooltip": "Width of the guidance peak, as a fraction of the face width."}),
@@ -123,7 +123,7 @@ class OmniSyncDenoise:
                        "Motion From Video), for models that draw a given mouth; empty = made from the audio."}),
         }}  # fmt: skip
 
-    def run(self, model, latent, audio_features, steps=10, w_base=1.0, w_peak=5.0, spread=0.25, gamma=1.5,
+    def run(self, model, latent, audio_features, steps=10, w_base=1.0, w_peak=3.0, spread=0.25, gamma=1.5,
             window=8, overlap=2, shift=3.0, solver="euler", edit_region=1.5, motion=None):  # fmt: skip
         settings = LipSyncSettings(steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0), shift=shift, w_base=w_base,
                                    w_peak=w_peak, spread=spread, gamma=gamma, seed=latent.seed, window=window,

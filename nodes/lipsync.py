@@ -48,9 +48,9 @@ class OmniSyncLipSync:
             "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Noise seed."}),
         }, "optional": {
             "model": ("OMNISYNC_MODEL", {"tooltip": "From OmniSync Model Loader; empty = built-in weights, if any."}),
-            "tau": ("FLOAT", {"default": 0.92, "min": 0.01, "max": 1.0, "step": 0.01,
+            "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01,
                     "tooltip": "Starting noise level (progressive init)."}),
-            "w_peak": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 20.0, "step": 0.1,
+            "w_peak": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.1,
                        "tooltip": "Audio guidance at the mouth."}),
             "backend": (BACKENDS, {"default": "auto", "tooltip": "Face detector."}),
             "face": (CHOICES, {"default": "largest", "tooltip": "Which face to edit."}),
@@ -66,7 +66,7 @@ class OmniSyncLipSync:
                        "Motion From Video); empty = the built-in motion model makes it from the speech."}),
         }}  # fmt: skip
 
-    def run(self, images, audio, fps=25.0, steps=10, seed=0, model=None, tau=0.92, w_peak=5.0, backend="auto",
+    def run(self, images, audio, fps=25.0, steps=10, seed=0, model=None, tau=0.5, w_peak=3.0, backend="auto",
             face="largest", detect_every=5, window=8, overlap=2, mask="lower", feather=0.04, color_match="lab",
             poisson=False, edit_region=1.5, motion=None):  # fmt: skip
         rate = check_fps(fps)

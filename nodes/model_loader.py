@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omnisync_core.hub import BUILTIN_MODELS, CONFIG_NAME, STARTER, WEIGHTS_NAME, load_omnisync, resolve_model
+from omnisync_core.hub import BUILTIN_MODELS, CONFIG_NAME, DEFAULT_BUILTIN, WEIGHTS_NAME, load_omnisync, resolve_model
 from omnisync_core.model.layers import ATTENTION_BACKENDS
 
 from .runtime import CATEGORY, models_dirs, register_models_folder, torch_device, torch_dtype
 from .wires import OmniSyncModel
 
-DEFAULT_MODEL = "starter"  # the weights shipped inside the pack (omnisync_core/weights/starter)
+DEFAULT_MODEL = DEFAULT_BUILTIN  # the weights shipped inside the pack that `omnisync run` uses by default
 
 register_models_folder()
 
 
 def find_model(name: str, revision: str = "") -> Path:
     """A path, a folder name under models/omnisync, or a repo id (downloaded into models/omnisync)."""
-    name = name.strip() or STARTER
+    name = name.strip() or DEFAULT_MODEL
     if name.lower() in BUILTIN_MODELS:
         return resolve_model(name.lower())
     for folder in [Path(name).expanduser()] + [d / name for d in models_dirs()]:
@@ -42,10 +42,11 @@ class OmniSyncModelLoader:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": ("STRING", {"default": DEFAULT_MODEL, "tooltip": "'starter' (the weights shipped with "
-                                 "this pack), 'renderer' (the shipped weights that draw the Mouth Motion you "
-                                 "wire in; experimental), a Hugging Face repo id (owner/name), a folder name under "
-                                 "ComfyUI/models/omnisync, or a full folder path."}),
+            "model": ("STRING", {"default": DEFAULT_MODEL, "tooltip": "'renderer' (the weights shipped with "
+                                 "this pack: they draw the Mouth Motion you wire in, or the one made from the "
+                                 "audio), 'starter' (older shipped weights that guess the mouth from the audio "
+                                 "alone; set tau 0.92 and w_peak 5 for them), a Hugging Face repo id (owner/name), "
+                                 "a folder name under ComfyUI/models/omnisync, or a full folder path."}),
             "revision": ("STRING", {"default": "", "tooltip": "Hub branch, tag or commit to pin; empty = main."}),
             "dtype": (["auto", "fp32", "bf16", "fp16"], {"default": "auto",
                       "tooltip": "Weight precision; auto = bf16 on GPU, fp32 on CPU."}),

@@ -69,7 +69,7 @@ class OmniSyncNoiseInit:
         return {"required": {
             "model": ("OMNISYNC_MODEL", {"tooltip": "Its latent space encodes the crops."}),
             "faces": ("OMNISYNC_FACES", {"tooltip": "Face crops from OmniSync Face Detect."}),
-            "tau": ("FLOAT", {"default": 0.92, "min": 0.01, "max": 1.0, "step": 0.01,
+            "tau": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01,
                     "tooltip": "Starting noise level: higher = more freedom for the mouth, less of the source kept."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Noise seed."}),
         }, "optional": {
@@ -81,7 +81,7 @@ class OmniSyncNoiseInit:
                      "the source as it is (the paper's progressive initialisation)."}),
         }}  # fmt: skip
 
-    def run(self, model, faces, tau=0.92, seed=0, motion=None, init="warp"):
+    def run(self, model, faces, tau=0.5, seed=0, motion=None, init="warp"):
         return (noise_init(model, faces, tau, seed, motion, init),)
 
 

@@ -32,6 +32,7 @@ STARTER_DIR = Path(__file__).parent / "weights" / "starter"
 RENDERER = "renderer"  # the shipped weights that draw the mouth they are given (experimental, model card)
 RENDERER_DIR = Path(__file__).parent / "weights" / "renderer"
 BUILTIN_MODELS = (STARTER, RENDERER)  # names of the weights shipped inside the package
+DEFAULT_BUILTIN = RENDERER  # what `omnisync run`, the ComfyUI loader and `make demo` use when no model is named
 
 
 def builtin_folder(name: str) -> Path:
@@ -39,9 +40,21 @@ def builtin_folder(name: str) -> Path:
     return {STARTER: STARTER_DIR, RENDERER: RENDERER_DIR}[name]
 
 
+def shipped_model(name: str) -> Path | None:
+    """The folder of the weights shipped inside the package under this name (``BUILTIN_MODELS``), if present."""
+    folder = builtin_folder(name)
+    return folder if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file() else None
+
+
 def starter_model() -> Path | None:
     """The starter weights shipped inside the package (``omnisync_core/weights/starter``), if present."""
-    return STARTER_DIR if (STARTER_DIR / CONFIG_NAME).is_file() and (STARTER_DIR / WEIGHTS_NAME).is_file() else None
+    return shipped_model(STARTER)
+
+
+def default_builtin() -> Path | None:
+    """The shipped weights a user who names none gets: the renderer (draws the mouth motion made from the
+    speech), else the starter when this install has no renderer."""
+    return shipped_model(DEFAULT_BUILTIN) or starter_model()
 
 
 def is_offline() -> bool:

@@ -32,7 +32,7 @@ Progress = Callable[[int, int], None]
 class RunSettings:
     """Everything ``omnisync run`` can be told; the defaults are what a user should get."""
 
-    model: str | None = None  # folder, Hub repository or "starter"; None: the shipped default; "none": no model
+    model: str | None = None  # folder, Hub repository, "renderer" or "starter"; None: the shipped default; "none": none
     revision: str | None = None
     models_dir: str | None = None
     device: str = "auto"
@@ -71,10 +71,11 @@ NO_MODEL = "none"  # RunSettings.model / --model value: no re-generation
 
 
 def default_model() -> str | None:
-    """The starter weights shipped inside the package, when this version has them."""
-    from .hub import starter_model
+    """The default weights shipped inside the package (``hub.default_builtin``: the renderer), when this version
+    has them."""
+    from .hub import default_builtin
 
-    folder = starter_model()
+    folder = default_builtin()
     return str(folder) if folder is not None else None
 
 

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", required=True, help="a held-out talking-face clip")
     parser.add_argument("--text", required=True, help="the words to speak (one column each)")
     parser.add_argument("--out", required=True, help="PNG to write")
-    parser.add_argument("--model", default="starter")
+    parser.add_argument("--model", help="model folder, Hub repository, renderer or starter (default: the default)")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--tile", type=int, default=160, help="tile side in pixels")

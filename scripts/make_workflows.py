@@ -32,7 +32,7 @@ from scripts.workflow_frontend import (  # noqa: E402
 )
 
 NODE_DEFS_FILE = ROOT / "scripts" / "comfy_node_defs.json"
-MODEL = "starter"
+MODEL = "renderer"  # the shipped default weights (omnisync_core.hub.DEFAULT_BUILTIN)
 VIEW = (1600, 1000)  # the browser window the saved view must fit
 CANVAS = (1536, 922)  # the canvas in that window: below the tab and menu bars, right of the side bar
 MINIMAP = (270, 250)  # the bottom-right corner the frontend's minimap and zoom controls cover

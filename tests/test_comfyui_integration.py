@@ -34,17 +34,17 @@ if not configured():
 
 def _tiny_model(models_dir: Path) -> None:
     """A tiny random model where the workflows' model loader looks for their repository id. The name
-    ``starter`` always means the weights shipped in the package, so such workflows run those."""
+    ``renderer`` and ``starter`` always mean the weights shipped in the package, so such workflows run those."""
     import torch
 
-    from omnisync_core.hub import save_pretrained
+    from omnisync_core.hub import BUILTIN_MODELS, save_pretrained
     from omnisync_core.model import OmniSyncDiT, preset
 
     repos = {
         node["inputs"]["model"]
         for path in WORKFLOWS
         for node in json.loads(path.read_text()).values()
-        if node["class_type"] == "OmniSyncModelLoader" and node["inputs"]["model"] != "starter"
+        if node["class_type"] == "OmniSyncModelLoader" and node["inputs"]["model"] not in BUILTIN_MODELS
     }
     torch.manual_seed(0)
     model = OmniSyncDiT(preset("tiny", crop_size=64))

@@ -78,9 +78,9 @@ def test_sampler_widgets_default_to_the_built_in_weights_settings():
     """A user who changes nothing runs the settings the built-in weights were trained and measured with."""
     import json
 
-    from omnisync_core.hub import starter_model
+    from omnisync_core.hub import default_builtin
 
-    sampler = json.loads((starter_model() / "config.json").read_text())["config"]["sampler"]
+    sampler = json.loads((default_builtin() / "config.json").read_text())["config"]["sampler"]
     checked = []
     for name in ("OmniSyncNoiseInit", "OmniSyncDenoise", "OmniSyncLipSync"):
         declared = NODE_CLASS_MAPPINGS[name].INPUT_TYPES()

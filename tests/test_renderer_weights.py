@@ -31,6 +31,15 @@ def test_shipped_small_complete_and_documented():
     assert load_omnisync("renderer").config.motion_map
 
 
+def test_default_of_the_cli_the_comfyui_loader_and_the_demo():
+    from nodes.model_loader import DEFAULT_MODEL, find_model
+    from omnisync_core.hub import RENDERER_DIR
+    from omnisync_core.pipeline import default_model
+
+    assert default_model() == str(RENDERER_DIR)  # `omnisync run` and `make demo` without --model
+    assert find_model(DEFAULT_MODEL) == RENDERER_DIR and find_model("") == RENDERER_DIR
+
+
 def _generate(media):
     return _generated(str(media("retalk_face2.mp4")), str(media("eng.wav")))
 

@@ -37,12 +37,10 @@ def test_shipped_small_complete_and_documented():
     assert "research" in card.lower() and "evaluation" in card.lower()
 
 
-def test_default_of_the_cli_and_the_comfyui_loader():
-    from nodes.model_loader import DEFAULT_MODEL, find_model
-    from omnisync_core.pipeline import default_model
+def test_still_loads_by_name_beside_the_default():
+    from nodes.model_loader import find_model
 
-    assert default_model() == str(STARTER_DIR)
-    assert find_model(DEFAULT_MODEL) == STARTER_DIR
+    assert find_model("starter") == STARTER_DIR and find_model("STARTER") == STARTER_DIR
 
 
 def test_loads_offline_in_a_fresh_process(tmp_path):
