@@ -1,5 +1,5 @@
-"""The starter weights shipped in the package: small, complete, loadable offline, the default
-everywhere, and they listen to the audio."""
+"""The starter weights shipped in the package: small, complete, loadable offline and by name beside the
+default (the renderer), and they listen to the audio."""
 
 from __future__ import annotations
 

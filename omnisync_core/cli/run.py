@@ -64,14 +64,16 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
 
     model = p.add_argument_group("model and sampling")
     model.add_argument("--model", help="OmniSync model: a folder (config.json + model.safetensors), a Hugging "
-                       "Face repository id or 'starter' (the weights shipped with this version, the default); "
+                       "Face repository id, 'renderer' (the weights shipped with this version that draw the speech's "
+                       "mouth motion, the default) or 'starter' (the older shipped weights); "
                        "'none' tracks and blends the faces back unchanged (a quick check of faces and I/O)")
     model.add_argument("--revision", help="Hub revision (branch, tag or commit) to pin the model to")
     model.add_argument("--models-dir", help="folder searched before the Hugging Face cache "
                        "(ComfyUI/models/omnisync layout: <owner>--<name>/)")
-    model.add_argument("--steps", type=int, help="denoising steps actually run (model default, typically 30)")
+    model.add_argument("--steps", type=int, help="denoising steps actually run (default from the model: 10 for "
+                       "the shipped weights)")
     model.add_argument("--tau", type=float, help="progressive init: start at sigma = tau from the source "
-                       "(default 0.92; lower keeps more of the source)")
+                       "(default from the model: 0.5 for the renderer; lower keeps more of the source)")
     model.add_argument("--guidance", type=float, dest="w_peak",
                        help="DS-CFG guidance at the mouth centre (w_peak; default from the model)")
     model.add_argument("--guidance-base", type=float, dest="w_base", help="DS-CFG guidance far from the mouth")
