@@ -115,7 +115,7 @@ def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audi
 
     track = faces.track  # the node chain is the core's generate_crops with the same lip points
     ref = reference_frame(track.edit_weight)
-    settings = LipSyncSettings.from_config(model.loaded.config, tau=0.9, seed=7, steps=2, w_peak=5.0, window=8,
+    settings = LipSyncSettings.from_config(model.loaded.config, tau=0.9, seed=7, steps=2, w_peak=3.0, window=8,
                                            overlap=2)  # the Denoise node's defaults
     lips = track_lips(track, _motion(0.15).values, ref)
     core = generate_crops(model.loaded, faces.crops, _windows(feats, model), torch.from_numpy(track.mouth_centre),
