@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from omnisync_core.hub import DEFAULT_BUILTIN  # noqa: E402
 from scripts.workflow_frontend import (  # noqa: E402
     NodeDef,
     node_size,
@@ -32,7 +33,7 @@ from scripts.workflow_frontend import (  # noqa: E402
 )
 
 NODE_DEFS_FILE = ROOT / "scripts" / "comfy_node_defs.json"
-MODEL = "renderer"  # the shipped default weights (omnisync_core.hub.DEFAULT_BUILTIN)
+MODEL = DEFAULT_BUILTIN  # the Model Loader's model in every template: the shipped default weights
 VIEW = (1600, 1000)  # the browser window the saved view must fit
 CANVAS = (1536, 922)  # the canvas in that window: below the tab and menu bars, right of the side bar
 MINIMAP = (270, 250)  # the bottom-right corner the frontend's minimap and zoom controls cover

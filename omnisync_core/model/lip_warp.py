@@ -56,15 +56,27 @@ def _inner_lips(points: np.ndarray, u: np.ndarray):  # -> v of the upper and low
     return curve(UPPER), curve(LOWER)
 
 
+def _pixel_centres(size: int) -> np.ndarray:  # -> [S*S, 2] (x, y) crop px, row by row
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+def _opening(points: np.ndarray, pixels: np.ndarray):
+    """Pixels [N, 2] in the mouth frame of ``points`` [P, 2]: u, v, the inner lips' v at u (upper, lower), and
+    whether each lies inside the opening [N] bool."""
+    origin, along, down, length = _mouth_frame(points)
+    rel = pixels - origin
+    u, v = rel @ along, rel @ down
+    up, lo = _inner_lips(points, u)
+    return u, v, up, lo, (u > 0) & (u < length) & (v > up) & (v < lo)
+
+
 def _interior(src: np.ndarray, dst: np.ndarray, pixels: np.ndarray):
     """Inside the target's opening: where each pixel reads the source [N, 2] and how much of it is cavity [N]
     (0..1), for the pixels [N, 2] given; those outside the opening get NaN."""
-    origin, along, down, length = _mouth_frame(dst)
+    length = _mouth_frame(dst)[3]
     s_origin, s_along, s_down, s_length = _mouth_frame(src)
-    rel = pixels - origin
-    u, v = rel @ along, rel @ down
-    up, lo = _inner_lips(dst, u)
-    inside = (u > 0) & (u < length) & (v > up) & (v < lo)
+    u, v, up, lo, inside = _opening(dst, pixels)
     us = u * s_length / max(length, 1e-6)
     s_up, s_lo = _inner_lips(src, us)
     half = np.maximum(s_lo - s_up, 0) / 2  # how much of the source's opening each lip carries
@@ -98,8 +110,7 @@ def warp_and_cavity(source_points: np.ndarray, target_points: np.ndarray, width:
     ring = _ring(np.concatenate([src, dst]), width)
     dst_mesh, src_mesh = np.concatenate([dst, ring]), np.concatenate([src, ring])
     tri = Delaunay(dst_mesh)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    pixels = np.stack([xs.ravel(), ys.ravel()], axis=1)  # [S*S, 2]
+    pixels = _pixel_centres(size)  # [S*S, 2]
     simplex = tri.find_simplex(pixels)
     inside = simplex >= 0
     grid = pixels.copy()
@@ -119,13 +130,7 @@ def cavity_colour(crop: torch.Tensor, points: np.ndarray) -> torch.Tensor:  # [3
     an opening of a few pixels and that is darker than a mouth's usual dark red (:data:`CAVITY`), else that
     red (an opening full of teeth has no dark of its own)."""
     size = crop.shape[-1]
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    pixels = np.stack([xs.ravel(), ys.ravel()], axis=1)
-    origin, along, down, length = _mouth_frame(points)
-    rel = pixels - origin
-    u, v = rel @ along, rel @ down
-    up, lo = _inner_lips(points, u)
-    inside = torch.from_numpy(((u > 0) & (u < length) & (v > up) & (v < lo)).reshape(size, size))
+    inside = torch.from_numpy(_opening(points, _pixel_centres(size))[4].reshape(size, size))
     default = torch.tensor(CAVITY)
     if int(inside.sum()) < 8:
         return default.to(crop.dtype)
@@ -153,7 +158,9 @@ def warp_crops(
         norm = torch.from_numpy(grid / size * 2 - 1).float()[None]  # [1, S, S, 2] in -1..1 (align_corners False)
         moved = F.grid_sample(crops[t : t + 1].float(), norm, mode="bicubic", padding_mode="border",
                               align_corners=False)[0].clamp(0, 1)  # fmt: skip
-        alpha = torch.from_numpy(cavity)[None]  # [1, S, S]
-        dark = cavity_colour(crops[t], np.asarray(source_points[t], np.float64)).float().view(3, 1, 1)
-        out[t] = (moved * (1 - alpha) + dark * alpha).to(crops.dtype)
+        if cavity.any():  # the target opens wider than the source somewhere: paint the cavity there
+            alpha = torch.from_numpy(cavity)[None]  # [1, S, S]
+            dark = cavity_colour(crops[t], np.asarray(source_points[t], np.float64)).float().view(3, 1, 1)
+            moved = moved * (1 - alpha) + dark * alpha
+        out[t] = moved.to(crops.dtype)
     return out
