@@ -27,7 +27,8 @@ def _faces(t: int, seed: int = 0):
 
 
 def _inside(mouth: torch.Tensor, width: torch.Tensor, down: int = 2) -> torch.Tensor:
-    """[T, 1, S, S] bool: crop pixels whose latent pixel is fully hidden (mask == 1)."""
+    """[T, 1, S, S] bool: crop pixels whose latent pixel is fully hidden (mask == 1); down 1 for the reference
+    fill of pixel latents, which works in crop pixels."""
     m = mouth_mask((S // down, S // down), mouth / down - 0.5, width / down)  # [T, 1, h, w]
     return (m == 1).repeat_interleave(down, -1).repeat_interleave(down, -2)
 
@@ -144,26 +145,44 @@ def _reference_fill(source, mouth, width, ref, ref_mouth, ref_width, down=2):
 
 
 def test_the_reference_fill_shows_the_reference_mouth_moved_onto_each_frame():
+    """Pixel latents are pasted in crop pixels: a mouth a whole pixel away reads the reference exactly there
+    (3 px, not a whole latent pixel of 2), and the rest of the frame is untouched."""
     space = make_latent_space({"kind": "pixel", "unshuffle": 2})
     crops, _, width = _faces(4)
     mouth = torch.tensor([[16.0, 22.0]]).repeat(4, 1)
-    mouth[1, 0] += 4  # frame 1's mouth 4 crop px (2 latent px) right of the reference's
+    mouth[1, 0] += 3  # frame 1's mouth 3 crop px right of the reference's
     ref = torch.rand(3, S, S, generator=torch.Generator().manual_seed(9))
     z, z_ref = space.encode(crops), space.encode(ref[None])[0]
-    out = _reference_fill(z, mouth, width, z_ref, torch.tensor([16.0, 22.0]), width[0])
-    inside = mouth_mask((S // 2, S // 2), mouth / 2 - 0.5, width / 2)[:, 0] == 1  # [T, h, w]
-    far = mouth_mask((S // 2, S // 2), mouth / 2 - 0.5, width / 2)[:, 0] == 0
-    assert inside[0].sum() > 10
+
+    def filled(z, z_ref, ref_mouth=torch.tensor([16.0, 22.0])):  # -> [T, 3, S, S] crop pixels
+        return space.decode(_reference_fill(z, mouth, width, z_ref, ref_mouth, width[0]))
+
+    out = filled(z, z_ref)
+    mask = mouth_mask((S, S), mouth - 0.5, width)[:, 0]  # [T, S, S] in crop pixels
+    inside, far = mask == 1, mask == 0
+    assert inside[0].sum() > 40
     for t in range(4):
-        assert torch.equal(out[t][:, far[t]], z[t][:, far[t]])  # the rest of the frame untouched
-    assert torch.allclose(out[0][:, inside[0]], z_ref[:, inside[0]], atol=1e-5)  # same place: the reference
-    moved = torch.roll(z_ref, 2, dims=-1)  # latent pixel x of frame 1 reads the reference at x - 2
+        assert torch.allclose(out[t][:, far[t]], crops[t][:, far[t]], atol=1e-6)  # the rest of the frame untouched
+    assert torch.allclose(out[0][:, inside[0]], ref[:, inside[0]], atol=1e-5)  # same place: the reference
+    moved = torch.roll(ref, 3, dims=-1)  # crop pixel x of frame 1 reads the reference at x - 3
     assert torch.allclose(out[1][:, inside[1]], moved[:, inside[1]], atol=1e-5)
-    # the frames' own mouths are gone: any content inside the masks gives the same source
-    other = torch.where(_inside(mouth, width), torch.rand(crops.shape), crops)
-    assert torch.equal(out, _reference_fill(space.encode(other), mouth, width, z_ref, mouth[0], width[0]))
+    # the frames' own mouths are gone: any content where they are fully hidden gives the same source
+    other = torch.where(inside[:, None], torch.rand(crops.shape), crops)
+    assert torch.equal(out, filled(space.encode(other), z_ref))
     # ... and the reference's mouth is what shows
-    assert not torch.allclose(out, _reference_fill(z, mouth, width, z_ref * 0.5, mouth[0], width[0]))
+    assert not torch.allclose(out, filled(z, z_ref * 0.5))
+
+
+def test_a_learned_latent_moves_the_reference_s_latent_pixels():
+    """A VAE's latent cannot be unpacked into pixels: there the reference's latent pixels are moved."""
+    cfg = preset("tiny", hide_source_mouth=True, hide_fill="reference", latent={"kind": "kl"})
+    z, z_ref = torch.randn(1, 3, 12, 16, 16), torch.randn(1, 12, 16, 16)
+    mouth, width = torch.tensor([[[16.0, 22.0]]]).repeat(1, 3, 1), torch.full((1, 3), 17.6)
+    mouth[0, 1, 0] += 4  # 2 latent px
+    out = prepare_source(cfg, z, mouth, width, MouthReference(z_ref, mouth[:, 0], width[:, 0]))
+    inside = mouth_mask((16, 16), mouth[0] / 2 - 0.5, width[0] / 2)[:, 0] == 1
+    assert inside[1].sum() > 10
+    assert torch.allclose(out[0, 1][:, inside[1]], torch.roll(z_ref[0], 2, dims=-1)[:, inside[1]], atol=1e-5)
 
 
 def test_a_reference_model_needs_its_reference():
@@ -184,7 +203,7 @@ def test_the_reference_frame_is_the_first_fully_detected_face():
 
 def test_a_reference_dub_depends_on_the_reference_mouth_not_the_frames_own():
     crops, mouth, width = _faces(6, seed=3)
-    inside = _inside(mouth, width)
+    inside = _inside(mouth, width, down=1)
     other = crops.clone()
     other[1:] = torch.where(inside[1:], torch.rand(crops[1:].shape), crops[1:])  # new mouths, reference kept
     audio = torch.randn(6, 8, 80, generator=torch.Generator().manual_seed(4))
