@@ -18,7 +18,7 @@ Two passes per clip, both through the same `run_file` the command line uses:
 Frames/s is the whole run (face tracking, generation, blending, encoding) divided into the
 output frames, on whatever machine runs this.
 
-    python benchmarks/heldout_eval.py --model starter --out eval/ [--steps 10] [--only lrs2_00016]
+    python benchmarks/heldout_eval.py --out eval/ [--model starter] [--steps 10] [--only lrs2_00016]
         [--dubs second] [--sampler w_peak=3]
 
 Writes eval/report.json and eval/report.md and keeps the videos in eval/videos/. With
@@ -38,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from omnisync_core.hub import DEFAULT_BUILTIN  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 
@@ -211,7 +213,8 @@ def summary(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="starter", help="model folder, Hub repo or 'starter' (default)")
+    parser.add_argument("--model", default=DEFAULT_BUILTIN,
+                        help=f"model folder, Hub repo, 'renderer' or 'starter' (default: {DEFAULT_BUILTIN})")
     parser.add_argument("--out", default="eval", help="report folder (videos in OUT/videos)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     parser.add_argument("--sampler", nargs="*", default=[], metavar="KEY=VALUE",

@@ -46,7 +46,7 @@ def test_mouth_patches_are_centred_on_the_mouth_and_pass_gradients():
 def test_reader_learns_how_open_the_mouth_is_and_round_trips(tmp_path):
     crops, labels, groups, mouth, width = _mouths()
     patches = mouth_patches(crops, mouth, width)
-    reader, held_out_r = fit_mouth_reader(patches, labels, groups, steps=200)
+    reader, held_out_r = fit_mouth_reader(patches, labels, groups, steps=60)  # r 0.999 already
     assert held_out_r > 0.9, held_out_r
     path = tmp_path / "reader.safetensors"
     save_reader(reader, path, held_out_r)

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "motion.onnx (speech features -> lip-shape components), the model's config.json and onnx.json (the "
         "shapes). The sampler loop runs around dit.onnx: see README, 'ONNX and other runtimes'.",
     )
-    onnx.add_argument("--model", help="OmniSync model folder or Hub repository (default: the shipped starter)")
+    onnx.add_argument("--model", help="OmniSync model folder or Hub repository (default: the renderer)")
     onnx.add_argument("--out", required=True, help="output folder (created; each file replaced whole)")
     onnx.add_argument("--motion-model", help="motion model folder (default: the built-in one)")
     onnx.add_argument("--no-motion", action="store_true", help="export the DiT only")
