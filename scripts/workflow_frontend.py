@@ -66,7 +66,10 @@ class NodeDef:
 
     @property
     def is_vhs(self) -> bool:
-        return "VideoHelperSuite" in self.python_module
+        # VideoHelperSuite's frontend keeps the widgets of every node whose type starts with "VHS_" as a
+        # {name: value} dict (a list is mapped by an old fixed order and fails); its folder name, and so
+        # python_module, is whatever the user installed it as
+        return self.type.startswith("VHS_")
 
     def format_specs(self, widgets: dict[str, Any]) -> dict[str, list[Any]]:
         """{name: [type or choices, options]} of the widgets a VHS ``format`` choice brings (pix_fmt, crf ...)."""

@@ -104,7 +104,7 @@ def dict_widget_values(node: dict) -> dict[str, object]:
 
 
 def widget_values(node: dict) -> dict[str, object]:
-    if "VideoHelperSuite" in FOREIGN.get(node["type"], {}).get("python_module", ""):
+    if node["type"].startswith("VHS_"):  # VideoHelperSuite's frontend reads only {name: value} for its nodes
         return dict_widget_values(node)
     return list_widget_values(node)
 
