@@ -71,16 +71,17 @@ def test_motion_model_matches_torch(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def starter_onnx(tmp_path_factory):
-    """`omnisync export onnx` of the shipped starter model (the DiT and the built-in motion model)."""
+def default_onnx(tmp_path_factory):
+    """`omnisync export onnx` of the shipped default model (the renderer: the DiT and the built-in motion
+    model)."""
     from omnisync_core.cli import main
     from omnisync_core.pipeline import default_model
 
     model = default_model()
     if model is None:
-        pytest.skip("no starter weights in this install")
+        pytest.skip("no built-in weights in this install")
     torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("onnx") / "starter"
+    out = tmp_path_factory.mktemp("onnx") / "default"
     assert main(["export", "onnx", "--out", str(out)]) == 0
     return model, out
 
@@ -100,37 +101,48 @@ def _real_crops(media, loaded, frames=8):
     speech = load_audio_track(media("eng.wav"))
     features = features_for(resample(speech.mono(), speech.sample_rate, FEATURE_RATE), loaded.audio_spec)
     audio = frame_windows(features, 25, frames, loaded.config.audio_window)  # [T, W, D]
-    return loaded.latent_space.encode(crops).float(), audio.float()
+    motion = None
+    if loaded.config.motion_map:  # the frames' own lips as the lip map, as a re-synthesis would draw them
+        from omnisync_core.lipsync import lip_map_input
+        from omnisync_core.streaming import crop_lips
+
+        lips = np.stack([crop_lips(track, t) for t in range(frames)])  # [T, P, 2] crop px
+        motion = lip_map_input(loaded.config, lips, "cpu")  # [T, M, h, w]
+    return loaded.latent_space.encode(crops).float(), audio.float(), motion
 
 
-def test_starter_dit_on_real_crops_matches_torch(media, starter_onnx):
+def test_default_dit_on_real_crops_matches_torch(media, default_onnx):
     from omnisync_core.hub import load_omnisync
 
-    model, folder = starter_onnx
+    model, folder = default_onnx
     assert {p.name for p in folder.iterdir()} == {"dit.onnx", "motion.onnx", "config.json", "onnx.json"}
     loaded = load_omnisync(model)
     onnx = with_onnx(loaded, folder)
-    z, audio = _real_crops(media, loaded)
+    z, audio, motion = _real_crops(media, loaded)
     torch.manual_seed(0)
-    x = 0.08 * z + 0.92 * torch.randn_like(z)  # the progressive init at sigma = tau
-    args = (torch.stack([x, x]), torch.full((2,), 0.92), torch.stack([z, z]), torch.stack([audio, audio]))
+    x = 0.5 * z + 0.5 * torch.randn_like(z)  # the progressive init at sigma = tau
+    args = (torch.stack([x, x]), torch.full((2,), 0.5), torch.stack([z, z]), torch.stack([audio, audio]))
     drop = torch.tensor([False, True])  # the guidance pair, as the sampler calls it
+    extra = {} if motion is None else {"motion": torch.stack([motion, motion])}  # [2, T, M, h, w]
     with torch.no_grad():
-        want = loaded.model(*args, audio_drop=drop)
-    got = onnx.model(*args, audio_drop=drop)
+        want = loaded.model(*args, audio_drop=drop, **extra)
+        without = loaded.model(*args, audio_drop=drop) if extra else want
+    got = onnx.model(*args, audio_drop=drop, **extra)
     diff = (got - want).abs().max().item()
-    print(f"starter DiT on {z.shape[0]} real crops: max abs difference ONNX Runtime - torch {diff:.2e}")
+    print(f"default DiT on {z.shape[0]} real crops: max abs difference ONNX Runtime - torch {diff:.2e}")
     assert diff < 1e-4 and want.abs().max() > 0.1
+    if extra:  # the lip map reached the exported graph: it changes the conditional half
+        assert (want[0] - without[0]).abs().max().item() > 1e-3
 
 
 @pytest.mark.slow  # whole runs in subprocesses; the parts are tested above
-def test_run_with_onnx_runtime_matches_torch(media, starter_onnx, tmp_path):
+def test_run_with_onnx_runtime_matches_torch(media, default_onnx, tmp_path):
     from scipy.io import wavfile
 
     from omnisync_core.audio.decode import load_audio_track
     from omnisync_core.video import read_frames
 
-    model, folder = starter_onnx
+    model, folder = default_onnx
     speech = load_audio_track(media("eng.wav"))
     short = tmp_path / "short.wav"  # 0.48 s: --length trim makes 12 frames
     wavfile.write(short, speech.sample_rate, speech.samples[:, 16000 : 16000 + int(0.48 * speech.sample_rate)].T)
@@ -148,11 +160,11 @@ def test_run_with_onnx_runtime_matches_torch(media, starter_onnx, tmp_path):
     assert a.shape == b.shape and len(a) == 12 and np.abs(a - b).mean() < 0.5
 
 
-def test_onnx_export_of_another_model_is_refused(tmp_path, starter_onnx):
+def test_onnx_export_of_another_model_is_refused(tmp_path, default_onnx):
     from omnisync_core.hub import load_omnisync, save_pretrained
 
     save_pretrained(OmniSyncDiT(preset("tiny")), tmp_path / "tiny")
     with pytest.raises(OmniSyncError, match="another model"):
-        with_onnx(load_omnisync(tmp_path / "tiny"), starter_onnx[1])
+        with_onnx(load_omnisync(tmp_path / "tiny"), default_onnx[1])
     with pytest.raises(OmniSyncError, match="not an ONNX export"):
         with_onnx(load_omnisync(tmp_path / "tiny"), tmp_path)
