@@ -60,15 +60,14 @@ def load_node_defs() -> dict[str, NodeDef]:
 
     defs = {
         name: NodeDef(name, NODE_DISPLAY_NAME_MAPPINGS.get(name, name), cls.INPUT_TYPES(), list(cls.RETURN_TYPES),
-                      list(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)), "custom_nodes.ComfyUI-OmniSync")
+                      list(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)))
         for name, cls in NODE_CLASS_MAPPINGS.items()
     }  # fmt: skip
     for name, entry in json.loads(NODE_DEFS_FILE.read_text())["nodes"].items():
         order = entry.get("input_order", {})
         declared = {s: {k: entry["input"][s][k] for k in order.get(s, entry["input"][s])}
                     for s in ("required", "optional") if s in entry["input"]}  # fmt: skip
-        defs[name] = NodeDef(name, entry.get("display_name", name), declared, entry["output"], entry["output_name"],
-                             entry.get("python_module", ""))  # fmt: skip
+        defs[name] = NodeDef(name, entry.get("display_name", name), declared, entry["output"], entry["output_name"])
     return defs
 
 

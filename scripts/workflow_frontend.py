@@ -38,7 +38,6 @@ class NodeDef:
     declared: dict[str, dict[str, Any]]  # INPUT_TYPES(): {"required": {name: (type, options)}, "optional": ...}
     output: list[str]
     output_name: list[str]
-    python_module: str
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -67,8 +66,8 @@ class NodeDef:
     @property
     def is_vhs(self) -> bool:
         # VideoHelperSuite's frontend keeps the widgets of every node whose type starts with "VHS_" as a
-        # {name: value} dict (a list is mapped by an old fixed order and fails); its folder name, and so
-        # python_module, is whatever the user installed it as
+        # {name: value} dict (a list is mapped by an old fixed order and fails); its python_module names only
+        # the folder the user installed it in
         return self.type.startswith("VHS_")
 
     def format_specs(self, widgets: dict[str, Any]) -> dict[str, list[Any]]:

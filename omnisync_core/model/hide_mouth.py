@@ -116,31 +116,29 @@ def prepare_source(
     if not config.hide_source_mouth:
         return source
     ds, device = config.latent_downscale, source.device
-    centre, width = to_latent_px(mouth_centre, face_width, ds, device)
     if config.hide_fill == "skin":
-        return hide_mouth(source, centre, width)
+        return hide_mouth(source, *to_latent_px(mouth_centre, face_width, ds, device))
     if reference is None:
         raise OmniSyncError("this model fills the source mouth from a reference frame, and none was given")
-    f = pixel_unshuffle(config)
-    if not f:  # a learned latent: move the reference's latent pixels
-        return paste_reference(source, centre, width, reference.latent.to(device),
-                               *to_latent_px(reference.mouth, reference.width, ds, device))  # fmt: skip
-    # pixels packed 4x4 into channels: unpack and paste in crop pixels, bicubic. Moving the packed grid
-    # mixes pixels f apart, and bilinear resampling halves a mouth's detail (sharpness 0.61 of the
-    # video's against 0.76 bicubic in crop pixels, renderer card)
     b, t, c, h, w = source.shape
-    pixels = F.pixel_shuffle(source.float().flatten(0, 1), f).unflatten(0, (b, t))  # [B, T, 3, S, S] -1..1
-    ref = F.pixel_shuffle(reference.latent.float().to(device), f)  # [B, 3, S, S]
-    pasted = paste_reference(pixels, *to_latent_px(mouth_centre, face_width, 1, device), ref,
-                             *to_latent_px(reference.mouth, reference.width, 1, device), mode="bicubic")  # fmt: skip
+    z, ref, mode = source, reference.latent.to(device), "bilinear"  # a learned latent: move its latent pixels
+    f = pixel_unshuffle(config)
+    if f:  # pixels packed f x f into channels: unpack and paste in crop pixels, bicubic. Moving the packed grid
+        # mixes pixels f apart, and bilinear resampling halves a mouth's detail (sharpness 0.61 of the
+        # video's against 0.76 bicubic in crop pixels, renderer card)
+        z = F.pixel_shuffle(source.float().flatten(0, 1), f).unflatten(0, (b, t))  # [B, T, 3, S, S] -1..1
+        ref, ds, mode = F.pixel_shuffle(ref.float(), f), 1, "bicubic"  # [B, 3, S, S]
+    pasted = paste_reference(z, *to_latent_px(mouth_centre, face_width, ds, device), ref,
+                             *to_latent_px(reference.mouth, reference.width, ds, device), mode=mode)  # fmt: skip
+    if not f:
+        return pasted
     return F.pixel_unshuffle(pasted.clamp(-1, 1).flatten(0, 1), f).view(b, t, c, h, w).to(source.dtype)
 
 
 def pixel_unshuffle(config) -> int:
     """The packing factor of a model whose latent is the crop's own pixels, packed f x f into channels (the
     "pixel" latent space), else 0 (a learned latent such as a VAE's)."""
-    latent = getattr(config, "latent", None) or {}
-    return int(latent.get("unshuffle", 1)) if latent.get("kind") == "pixel" else 0
+    return int(config.latent.get("unshuffle", 1)) if config.latent.get("kind") == "pixel" else 0
 
 
 def needs_reference(config) -> bool:
