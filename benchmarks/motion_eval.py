@@ -59,7 +59,7 @@ def score_all(weights, clips, ridge, cache: Path):
     from omnisync_core.evaluate.motion import score_clip
     from omnisync_core.train.motion import prepare_clips
 
-    kind = weights.model.config.features
+    kind = weights.features.split("+")[0]  # an ensemble's members read their own features from the speech
     out = []
     for clip in clips:
         prepared = prepare_clips([clip], weights.basis, 0.0, features=kind, feature_cache=cache)
@@ -157,7 +157,7 @@ def main() -> int:
     from omnisync_core.evaluate.sync import speech_envelope
 
     for clip in [c for c in media_clips if c.name.split(".")[0] in ("retalk_face2", "lrs2_00016", "retalk_face5")]:
-        prepared = prepare_clips([clip], weights.basis, 0.0, features=weights.model.config.features)[0]
+        prepared = prepare_clips([clip], weights.basis, 0.0, features=weights.features.split("+")[0])[0]
         pred = predict_motion(weights, clip.wav, clip.fps, frames=len(prepared.values), rest=prepared.rest)
         real = MouthMotion(prepared.values, clip.fps, source="video", valid=prepared.valid)
         image = plot_motion(real, pred, envelope=speech_envelope(clip.wav, clip.fps, len(real)),

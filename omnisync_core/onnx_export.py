@@ -23,6 +23,9 @@ from torch import nn
 from .errors import OmniSyncError
 
 DIT_FILE, MOTION_FILE, MANIFEST = "dit.onnx", "motion.onnx", "onnx.json"
+ENSEMBLE_RULE = ("the members' outputs (each times its scale) averaged frame by frame, each component then scaled "
+                 "so that its spread over the spoken frames is the members' mean spread (at most sqrt(2) times), "
+                 "as omnisync_core.motion.ensemble.spread_restored does")  # fmt: skip
 FORMAT = "omnisync-onnx"
 MAX_BATCH, MAX_FRAMES = 64, 4096  # bounds of the dynamic axes the exporter is told about
 
@@ -101,7 +104,8 @@ def export_motion(model: nn.Module, path: Path) -> None:
     _export(_MotionGraph(model), (features,), ["features"], {"features": {0: b, 1: n}}, path)
 
 
-def _manifest(config: Any, folder: Path, motion_folder: Path | None, motion_config: Any) -> dict:
+def _manifest(config: Any, folder: Path, motions: list[tuple[str, Path, Any]]) -> dict:
+    """``motions``: (file, model folder, motion model config) of each motion graph written."""
     h, c = config.latent_size, config.latent_channels
     inputs = {
         "x": ["B", "T", c, h, h], "sigma": ["B"], "source": ["B", "T", c, h, h],
@@ -117,13 +121,22 @@ def _manifest(config: Any, folder: Path, motion_folder: Path | None, motion_conf
         "source": {"model": str(folder), "weights_bytes": weights.stat().st_size,
                    "weights_mtime_ns": weights.stat().st_mtime_ns},
     }  # fmt: skip
-    if motion_folder is not None:
-        k = len(motion_config.components)
-        manifest["motion"] = {"file": MOTION_FILE, "model": str(motion_folder), "features": motion_config.features,
-                              "inputs": {"features": ["B", "N", motion_config.in_dim]},
-                              "outputs": {"motion": ["B", f"N/{motion_config.stride}", k]},
-                              "components": list(motion_config.components)}  # fmt: skip
+    if motions:
+        entries = [_motion_entry(file, folder, cfg) for file, folder, cfg in motions]
+        manifest["motion"] = entries[0] if len(entries) == 1 else {"members": entries, "combine": ENSEMBLE_RULE}
     return manifest
+
+
+def _motion_entry(file: str, folder: Path, config: Any) -> dict:
+    return {"file": file, "model": str(folder), "features": config.features,
+            "inputs": {"features": ["B", "N", config.in_dim]},
+            "outputs": {"motion": ["B", f"N/{config.stride}", len(config.components)]},
+            "components": list(config.components)}  # fmt: skip
+
+
+def motion_files(count: int) -> list[str]:
+    """motion.onnx for a single model; motion.onnx, motion_1.onnx, ... for an ensemble's members."""
+    return [MOTION_FILE] + [f"motion_{i}.onnx" for i in range(1, count)]
 
 
 def export_onnx(model: str | os.PathLike, out: str | os.PathLike, motion_model: str | None = None,
@@ -140,18 +153,22 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, motion_model: 
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         export_dit(dit, loaded.config, scratch / DIT_FILE)
-        motion_folder = motion_config = None
+        motions = []
         if with_motion:
+            from .motion.ensemble import MotionEnsemble, member_folders
             from .motion.predict import builtin_folder, load_motion_model
 
             motion = load_motion_model(motion_model)
-            motion_folder = Path(motion_model) if motion_model else builtin_folder()
-            motion_config = motion.model.config
-            export_motion(motion.model.float().eval(), scratch / MOTION_FILE)
+            folder = Path(motion_model) if motion_model else builtin_folder()
+            members = motion.members if isinstance(motion, MotionEnsemble) else [motion]
+            folders = member_folders(motion.folder) if isinstance(motion, MotionEnsemble) else [folder]
+            for file, member, member_folder in zip(motion_files(len(members)), members, folders, strict=True):
+                export_motion(member.model.float().eval(), scratch / file)
+                motions.append((file, member_folder, member.model.config))
         shutil.copy(loaded.path / "config.json", scratch / "config.json")
-        manifest = _manifest(loaded.config, loaded.path, motion_folder, motion_config)
+        manifest = _manifest(loaded.config, loaded.path, motions)
         (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        for name in (DIT_FILE, MOTION_FILE, "config.json", MANIFEST):
+        for name in (DIT_FILE, *motion_files(len(motions) or 1), "config.json", MANIFEST):
             if (scratch / name).exists():
                 out.mkdir(exist_ok=True)
                 os.replace(scratch / name, out / name)

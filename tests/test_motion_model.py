@@ -159,15 +159,18 @@ def test_model_config_refuses_unknown_keys():
     assert MotionModel(TINY)(torch.zeros(2, 100, 81)).shape == (2, 50, len(COMPONENTS))
 
 
-def test_builtin_model_reads_speech_with_whisper_or_falls_back_to_log_mel(monkeypatch, caplog):
+def test_builtin_model_averages_whisper_and_log_mel_or_falls_back_to_log_mel(monkeypatch, caplog):
     from omnisync_core.motion import predict, whisper_encoder
+    from omnisync_core.motion.ensemble import MotionEnsemble
 
     wav = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32) * 0.1
     if whisper_encoder.whisper_available() is None:
         features = whisper_encoder.whisper_encoder_features(wav)
         assert features.shape == (100, 384)  # 50 frames / s
-        assert predict.load_motion_model(None).model.config.features == "whisper"
+        builtin = predict.load_motion_model(None)
+        assert isinstance(builtin, MotionEnsemble) and builtin.features == "whisper+logmel"
+        assert len(predict_motion(builtin, wav, 25)) == 50
     monkeypatch.setattr(whisper_encoder, "whisper_available", lambda: "ctranslate2 is not installed")
     weights = predict.load_motion_model(None)
-    assert weights.model.config.features == "logmel" and "log-mel motion model" in caplog.text
+    assert weights.features == "logmel" and "log-mel motion model" in caplog.text
     assert len(predict_motion(weights, wav, 25)) == 50

@@ -1,5 +1,6 @@
 """ONNX export of the DiT and the motion model, and the onnx runtime of the pipeline, against torch."""
 
+import json
 import subprocess
 import sys
 
@@ -57,9 +58,11 @@ def test_tiny_dit_matches_torch_for_any_frame_count(tmp_path, motion_map):
 def test_motion_model_matches_torch(tmp_path):
     import onnxruntime as ort
 
+    from omnisync_core.motion.ensemble import MotionEnsemble
     from omnisync_core.motion.predict import load_motion_model
 
-    model = load_motion_model(None).model.eval()
+    builtin = load_motion_model(None)
+    model = (builtin.members[0] if isinstance(builtin, MotionEnsemble) else builtin).model.eval()
     export_motion(model, tmp_path / "motion.onnx")
     session = ort.InferenceSession(str(tmp_path / "motion.onnx"), providers=["CPUExecutionProvider"])
     for n in (100, 737):
@@ -115,7 +118,12 @@ def test_default_dit_on_real_crops_matches_torch(media, default_onnx):
     from omnisync_core.hub import load_omnisync
 
     model, folder = default_onnx
-    assert {p.name for p in folder.iterdir()} == {"dit.onnx", "motion.onnx", "config.json", "onnx.json"}
+    files = {"dit.onnx", "motion.onnx", "config.json", "onnx.json"}
+    manifest = json.loads((folder / "onnx.json").read_text())
+    if "members" in manifest["motion"]:  # the built-in ensemble: one graph per member
+        assert [m["features"] for m in manifest["motion"]["members"]] == ["whisper", "logmel"]
+        files.add("motion_1.onnx")
+    assert {p.name for p in folder.iterdir()} == files
     loaded = load_omnisync(model)
     onnx = with_onnx(loaded, folder)
     z, audio, motion = _real_crops(media, loaded)

@@ -34,11 +34,12 @@ assert len(SHAPE_POINTS) - len(LIP_POINTS) == len(JAW_POINTS)
 
 def lip_basis():
     """The decoder from components to lip points that every lip map is drawn with (the built-in motion
-    model's basis: encoding is a fixed measurement, so any motion track's values decode through it)."""
+    models' basis, one file for both: encoding is a fixed measurement, so any motion track's values decode
+    through it)."""
     from ..motion.basis import LipBasis
-    from ..motion.predict import BUILTIN
+    from ..motion.predict import BUILTIN_WHISPER
 
-    return LipBasis.load(BUILTIN / "basis.safetensors")
+    return LipBasis.load(BUILTIN_WHISPER / "basis.safetensors")
 
 
 def target_points(

@@ -99,6 +99,10 @@ class MotionWeights:
     neutral: torch.Tensor  # [K] the resting mouth of an average training speaker (component values)
     basis: object  # LipBasis the components decode with
 
+    @property
+    def features(self) -> str:  # the speech features it reads (motion.speech.FEATURE_KINDS)
+        return self.model.config.features
+
     def save(self, folder: Path, extra: dict | None = None) -> None:
         from safetensors.torch import save_file
 
