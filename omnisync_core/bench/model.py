@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from ..model.config import DiTConfig
+if TYPE_CHECKING:  # the package imports torch: `omnisync --help` should not wait for it
+    from ..model.config import DiTConfig
 
 # Dense bf16/fp16 tensor-core peak, TFLOP/s, by device name fragment (vendor data sheets).
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0, "A10": 125.0}
