@@ -122,7 +122,7 @@ def _manifest(config: Any, folder: Path, motions: list[tuple[str, Path, Any]]) -
                    "weights_mtime_ns": weights.stat().st_mtime_ns},
     }  # fmt: skip
     if motions:
-        entries = [_motion_entry(file, folder, cfg) for file, folder, cfg in motions]
+        entries = [_motion_entry(file, where, cfg) for file, where, cfg in motions]
         manifest["motion"] = entries[0] if len(entries) == 1 else {"members": entries, "combine": ENSEMBLE_RULE}
     return manifest
 
