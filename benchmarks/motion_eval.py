@@ -57,9 +57,10 @@ def speaker_folds(clips, folds: int) -> list[set[str]]:
 def score_all(weights, clips, ridge, cache: Path):
     """Model (its own features) and baselines (the ridge on log-mel) on each clip."""
     from omnisync_core.evaluate.motion import score_clip
+    from omnisync_core.motion.ensemble import members_of
     from omnisync_core.train.motion import prepare_clips
 
-    kind = weights.features.split("+")[0]  # an ensemble's members read their own features from the speech
+    kind = members_of(weights)[0].features  # an ensemble's members read their own features from the speech
     out = []
     for clip in clips:
         prepared = prepare_clips([clip], weights.basis, 0.0, features=kind, feature_cache=cache)
@@ -105,6 +106,7 @@ def main() -> int:
 
     from omnisync_core.evaluate.motion import fit_ridge, summarise
     from omnisync_core.motion.dataset import build_motion_cache
+    from omnisync_core.motion.ensemble import members_of
     from omnisync_core.motion.plot import plot_motion
     from omnisync_core.motion.predict import load_motion_model, predict_motion
     from omnisync_core.motion.track import MouthMotion
@@ -157,7 +159,7 @@ def main() -> int:
     from omnisync_core.evaluate.sync import speech_envelope
 
     for clip in [c for c in media_clips if c.name.split(".")[0] in ("retalk_face2", "lrs2_00016", "retalk_face5")]:
-        prepared = prepare_clips([clip], weights.basis, 0.0, features=weights.features.split("+")[0])[0]
+        prepared = prepare_clips([clip], weights.basis, 0.0, features=members_of(weights)[0].features)[0]
         pred = predict_motion(weights, clip.wav, clip.fps, frames=len(prepared.values), rest=prepared.rest)
         real = MouthMotion(prepared.values, clip.fps, source="video", valid=prepared.valid)
         image = plot_motion(real, pred, envelope=speech_envelope(clip.wav, clip.fps, len(real)),

@@ -155,13 +155,15 @@ def export_onnx(model: str | os.PathLike, out: str | os.PathLike, motion_model: 
         export_dit(dit, loaded.config, scratch / DIT_FILE)
         motions = []
         if with_motion:
-            from .motion.ensemble import MotionEnsemble, member_folders
+            from .motion.ensemble import MotionEnsemble, members_of
             from .motion.predict import builtin_folder, load_motion_model
 
             motion = load_motion_model(motion_model)
-            folder = Path(motion_model) if motion_model else builtin_folder()
-            members = motion.members if isinstance(motion, MotionEnsemble) else [motion]
-            folders = member_folders(motion.folder) if isinstance(motion, MotionEnsemble) else [folder]
+            members = members_of(motion)
+            if isinstance(motion, MotionEnsemble):
+                folders = motion.folders
+            else:
+                folders = [Path(motion_model) if motion_model else builtin_folder()]
             for file, member, member_folder in zip(motion_files(len(members)), members, folders, strict=True):
                 export_motion(member.model.float().eval(), scratch / file)
                 motions.append((file, member_folder, member.model.config))

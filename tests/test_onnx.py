@@ -58,11 +58,10 @@ def test_tiny_dit_matches_torch_for_any_frame_count(tmp_path, motion_map):
 def test_motion_model_matches_torch(tmp_path):
     import onnxruntime as ort
 
-    from omnisync_core.motion.ensemble import MotionEnsemble
+    from omnisync_core.motion.ensemble import members_of
     from omnisync_core.motion.predict import load_motion_model
 
-    builtin = load_motion_model(None)
-    model = (builtin.members[0] if isinstance(builtin, MotionEnsemble) else builtin).model.eval()
+    model = members_of(load_motion_model(None))[0].model.eval()
     export_motion(model, tmp_path / "motion.onnx")
     session = ort.InferenceSession(str(tmp_path / "motion.onnx"), providers=["CPUExecutionProvider"])
     for n in (100, 737):

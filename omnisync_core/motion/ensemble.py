@@ -32,7 +32,7 @@ MAX_RESTORE = float(np.sqrt(2.0))  # two equal-spread guesses that do not agree 
 @dataclass
 class MotionEnsemble:
     members: list[MotionWeights]
-    folder: Path
+    folders: list[Path]  # each member's folder, as the ensemble's config.json names it
 
     # what the callers of a single model read: the first member's (its neutral mouth, scale and basis)
     @property
@@ -52,16 +52,20 @@ class MotionEnsemble:
         return "+".join(m.features for m in self.members)
 
 
-def is_ensemble_folder(folder: Path) -> bool:
+def members_of(weights: MotionWeights | MotionEnsemble) -> list[MotionWeights]:
+    """The single models behind a loaded motion model: an ensemble's members, or the model itself."""
+    return weights.members if isinstance(weights, MotionEnsemble) else [weights]
+
+
+def member_folders(folder: Path) -> list[Path] | None:
+    """The member model folders an ensemble folder names, checked to exist; None for a folder that holds no
+    ensemble (a single model's, or one whose config.json cannot be read: loading it says what is wrong)."""
     try:
-        return json.loads((folder / "config.json").read_text()).get("kind") == KIND
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
-
-
-def member_folders(folder: Path) -> list[Path]:
-    """The member model folders an ensemble folder names, checked to exist."""
-    config = json.loads((folder / "config.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(config, dict) or config.get("kind") != KIND:
+        return None
     members = config.get("members")
     if not isinstance(members, list) or len(members) < 2:
         raise OmniSyncError(f"{folder}/config.json: an ensemble lists at least two member folders under 'members'")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import OmniSyncError
-from .ensemble import MotionEnsemble, is_ensemble_folder, member_folders, spread_restored
+from .ensemble import MotionEnsemble, member_folders, spread_restored
 from .model import MotionWeights, load_motion_weights
 from .speech import at_frames, speech_features, speech_presence
 from .track import MouthMotion, frame_count
@@ -47,8 +47,9 @@ def load_motion_model(
                             "wrote, or leave the option out for the built-in model")  # fmt: skip
     key = f"{folder.resolve()}|{device}"
     if key not in _CACHE:
-        if is_ensemble_folder(folder):
-            _CACHE[key] = MotionEnsemble([load_motion_model(m, device) for m in member_folders(folder)], folder)
+        members = member_folders(folder)
+        if members:
+            _CACHE[key] = MotionEnsemble([load_motion_model(m, device) for m in members], members)
         else:
             _CACHE[key] = load_motion_weights(folder, device)
     return _CACHE[key]
