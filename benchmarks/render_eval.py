@@ -9,10 +9,11 @@ Laplacian, output / source: 1 is as sharp as the video, below 0.8 is visibly sof
 
 Baselines in the same run: "hidden" (the source the model sees: a reference frame's mouth pasted in,
 i.e. no drawing at all) and "warp" (that source with its lips and jaw warped to the target shape,
-model/lip_warp.py, no model). Variants: --tau and --init (source | warp) of the sampler.
+model/lip_warp.py, no model). Variants: init (source | warp) and tau of the sampler, then any other
+sampler settings as key=value (``warp:0.5:detail=0``).
 
     python benchmarks/render_eval.py --model runs/render --out eval/render [--frames 24] [--only sun]
-        [--variants "source:0.92" "warp:0.92" "warp:0.7"] [--guidance 5]
+        [--variants "source:0.92" "warp:0.92" "warp:0.5:detail=0:shift=1"] [--guidance 5]
 
 Writes report.json, report.md and one contact sheet per clip (source / hidden / output rows).
 """
@@ -133,8 +134,10 @@ def evaluate_clip(loaded, name, frames, variants, guidance, steps, sheets: Path 
               "warp (no model)": scores(warped[keep], crops[keep], m, w)}  # fmt: skip
     outputs = {}
     for variant in variants:
-        init, tau = variant.split(":")
-        settings = LipSyncSettings.from_config(cfg, tau=float(tau), init=init, w_peak=guidance, steps=steps)
+        init, tau, *more = variant.split(":")  # e.g. warp:0.5 or warp:0.5:detail=0:shift=1
+        extra = {k: float(v) for k, v in (item.split("=") for item in more)}
+        settings = LipSyncSettings.from_config(cfg, **{"tau": float(tau), "init": init, "w_peak": guidance,
+                                                       "steps": steps, **extra})  # fmt: skip
         started = time.perf_counter()
         out = generate_crops(loaded, crops, audio, mouth, width, settings, reference=ref, lips=lips,
                              reference_lips=ref_lips)  # fmt: skip

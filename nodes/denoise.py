@@ -26,7 +26,7 @@ def denoise_window(model: OmniSyncModel, z_src, x, audio, mouth, width, sigma_st
     loaded = model.loaded
     motion = lip_map_input(loaded.config, lips, model.device)
     seen = z_src if z_seen is None else z_seen
-    z = denoise_latents(loaded.model, loaded.latent_space.downscale, seen, x, audio, mouth, width, sigma_start, s,
+    z = denoise_latents(loaded.model, loaded.latent_space, seen, x, audio, mouth, width, sigma_start, s,
                         model.device, model.dtype, callback, cancelled, motion, keep=z_src)  # fmt: skip
     return z.float().cpu()
 
@@ -125,9 +125,11 @@ class OmniSyncDenoise:
 
     def run(self, model, latent, audio_features, steps=10, w_base=1.0, w_peak=3.0, spread=0.25, gamma=1.5,
             window=8, overlap=2, shift=3.0, solver="euler", edit_region=1.5, motion=None):  # fmt: skip
-        settings = LipSyncSettings(steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0), shift=shift, w_base=w_base,
-                                   w_peak=w_peak, spread=spread, gamma=gamma, seed=latent.seed, window=window,
-                                   overlap=overlap, solver=solver, edit_region=edit_region)  # fmt: skip
+        # the rest (the fine detail put back, detail.py) as the model's config says
+        settings = LipSyncSettings.from_config(model.loaded.config, steps=steps, tau=min(max(latent.sigma, 1e-3), 1.0),
+                                               shift=shift, w_base=w_base, w_peak=w_peak, spread=spread, gamma=gamma,
+                                               seed=latent.seed, window=window, overlap=overlap, solver=solver,
+                                               edit_region=edit_region)  # fmt: skip
         return (denoise(model, latent, audio_features, settings, motion),)
 
 

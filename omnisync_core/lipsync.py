@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from .detail import restore_detail
 from .errors import OmniSyncError
 from .model.hide_mouth import MouthReference, needs_reference, prepare_source
 from .mouth_region import mouth_mask
@@ -58,6 +60,9 @@ class LipSyncSettings:
     # jaw moved to the target shape first and its opening's cavity painted (model/lip_warp.py), both as the
     # start and as the source the model sees (models that draw a given mouth from a reference)
     init: str = "source"
+    # how much of the finest texture of the source the model saw is put back where the drawn crop agrees with
+    # it at a coarse scale, inside the edit region (detail.py): 0 the drawing as sampled, 1 all of it
+    detail: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= MAX_STEPS:
@@ -83,6 +88,8 @@ class LipSyncSettings:
             raise OmniSyncError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if self.init not in INITS:
             raise OmniSyncError(f"init must be one of {INITS}, got {self.init!r}")
+        if not (math.isfinite(self.detail) and 0 <= self.detail <= 1):
+            raise OmniSyncError(f"detail must be a number from 0 to 1 (0 = off), got {self.detail}")
         if not (math.isfinite(self.edit_region) and self.edit_region >= 0):
             raise OmniSyncError(f"edit_region must be >= 0 (0 = the whole crop), got {self.edit_region}")
 
@@ -174,7 +181,7 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
     x = progressive_init(z_init, noise, settings.tau)  # [n, C, h, w] at sigma = tau
     motion = lip_map_input(loaded.config, lips, device)
     # init "warp": the model also sees the warped source, so what it keeps of its source is the target's shape
-    z = denoise_latents(model, space.downscale, z_init, x, audio, mouth, width, settings.tau, settings, device, dtype,
+    z = denoise_latents(model, space, z_init, x, audio, mouth, width, settings.tau, settings, device, dtype,
                         callback, cancelled, motion, keep=z_src)  # fmt: skip
     return space.decode(z.to(dtype)).float().cpu()
 
@@ -182,7 +189,7 @@ def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, d
 @torch.no_grad()
 def denoise_latents(
     model: Any,  # model(x, sigma [2B], source, audio, audio_drop=) -> v
-    downscale: int,  # crop px per latent px
+    space: Any,  # vae.LatentSpace of the latents
     z_src: torch.Tensor,  # [n, C, h, w] (prepared) source latents
     x: torch.Tensor,  # [n, C, h, w] the sample at sigma_start
     audio: torch.Tensor,  # [n, W, D]
@@ -198,9 +205,10 @@ def denoise_latents(
     keep: torch.Tensor | None = None,  # [n, C, h, w] what stays outside the edit region (default z_src)
 ) -> torch.Tensor:  # [n, C, h, w] float32 on device, sigma 0
     """One window from sigma_start to 0: DS-CFG around the mouth, the edit region kept, the settings'
-    schedule and solver. The CLI (:func:`generate_window`) and the Denoise node both sample through here."""
+    schedule and solver, then the fine detail of the source it saw (``settings.detail``). The CLI
+    (:func:`generate_window`) and the Denoise node both sample through here."""
     z_src, x = z_src.to(device), x.to(device)
-    centre, face_width = to_latent_px(mouth, width, downscale, device)
+    centre, face_width = to_latent_px(mouth, width, space.downscale, device)
     g = guidance_map(z_src.shape[-2:], centre, face_width, settings.w_base, settings.w_peak, settings.spread)
 
     def model_fn(x_, sigma, source, audio_, audio_drop=None, **extra):
@@ -212,7 +220,32 @@ def denoise_latents(
     sigmas = sigma_schedule(settings.steps, sigma_start, settings.shift)
     keep = z_src if keep is None else keep.to(device)
     constrain = edit_constraint(keep, x, sigma_start, centre, face_width, settings.edit_region)
-    return sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]
+    z = sample(velocity, x[None], sigmas, settings.solver, callback, cancelled, constrain)[0]
+    return with_seen_detail(space, z, z_src, centre, face_width, settings, dtype)
+
+
+def with_seen_detail(
+    space: Any,  # vae.LatentSpace
+    z: torch.Tensor,  # [n, C, h, w] sampled latents, sigma 0
+    z_seen: torch.Tensor,  # [n, C, h, w] the source the model saw
+    centre: torch.Tensor,  # [n, 2] mouth centres, latent px
+    face_width: torch.Tensor,  # [n] latent px
+    settings: LipSyncSettings,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:  # [n, C, h, w] float32
+    """``z`` with the finest texture of ``z_seen`` put back where the two agree (detail.restore_detail), only
+    inside the edit region: latent pixels outside it are returned exactly as sampled."""
+    if settings.detail <= 0:
+        return z
+    n, _, h, w = z.shape
+    if settings.edit_region > 0:
+        region = mouth_mask((h, w), centre, face_width * settings.edit_region)  # [n, 1, h, w]
+    else:
+        region = torch.ones(n, 1, h, w, device=z.device)
+    drawn, seen = space.decode(z.to(dtype)).float(), space.decode(z_seen.to(dtype)).float()  # [n, 3, S, S]
+    region_px = F.interpolate(region, size=drawn.shape[-2:], mode="nearest")
+    new = space.encode(restore_detail(drawn, seen, region_px, settings.detail).clamp(0, 1).to(dtype)).float()
+    return torch.where(region > 0, new.to(z.device), z)
 
 
 def edit_constraint(

@@ -82,6 +82,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                        help="how much of the face the model may change: the mouth region of a face this many "
                        "times as wide (default 1.5: from below the nose to below the chin; the rest of the "
                        "face stays exactly). 0 lets it redraw the whole crop")
+    model.add_argument("--detail", type=float, help="how much of the finest texture of the source the model saw "
+                       "(the reference's lips warped to the target) is put back where the drawn mouth agrees with it: "
+                       "0 the drawing as sampled, 1 all of it (default from the model: 1 for the renderer)")
     model.add_argument("--window", type=int, help="frames sampled together (default from the model)")
     model.add_argument("--overlap", type=int, help="frames shared and cross-faded between windows")
     model.add_argument("--seed", type=int, default=0, help="noise seed; the same seed gives the same video")
@@ -154,8 +157,8 @@ def run_settings(args: argparse.Namespace):
     from ..streaming import BlendSettings
     from ..timeline import LengthPolicy
 
-    sampler = {name: getattr(args, name) for name in ("steps", "tau", "w_peak", "w_base", "spread", "edit_region",
-                                                       "window", "overlap", "seed") if getattr(args, name) is not None}
+    names = ("steps", "tau", "w_peak", "w_base", "spread", "edit_region", "detail", "window", "overlap", "seed")
+    sampler = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return RunSettings(
         model=args.model, revision=args.revision, models_dir=args.models_dir, device=args.device,
         dtype=args.dtype, sampler=sampler, backend=args.backend, detect_every=args.detect_every, face=args.face,
