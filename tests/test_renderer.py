@@ -22,9 +22,11 @@ N = 12
 
 
 def _renderer(folder, crop: int = 64):
-    """A tiny model that takes lip maps, with its lip-map weights made non-zero (as if trained)."""
+    """A tiny model that takes lip maps, with its lip-map weights made non-zero (as if trained); its config puts the
+    seen source's fine detail back (sampler detail 1), as the shipped renderer's does."""
     torch.manual_seed(0)
-    net = OmniSyncDiT(preset("tiny", crop_size=crop, motion_map=True, hide_source_mouth=True, hide_fill="reference"))
+    net = OmniSyncDiT(preset("tiny", crop_size=crop, motion_map=True, hide_source_mouth=True, hide_fill="reference",
+                             sampler={"detail": 1.0}))
     with torch.no_grad():
         net.patch_embed.weight[:, 2 * net.config.latent_channels :].normal_(std=0.3)
     return save_pretrained(net, folder)
