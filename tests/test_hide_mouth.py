@@ -196,37 +196,9 @@ def test_a_reference_model_needs_its_reference():
         preset("tiny", hide_fill="blur")
 
 
-def _track(weights, detail=None):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(edit_weight=np.array(weights, np.float32),
-                           mouth_detail=None if detail is None else np.array(detail, np.float32))  # fmt: skip
-
-
-def test_the_reference_frame_is_the_fully_detected_face_of_median_mouth_detail():
-    # among the frames with a whole face (weight 1): details 1, 5, 3, 8, 2 -> the median, 3, is frame 3; frame 0
-    # (no face) and frame 6 (fading out at a gap) are not candidates however detailed
-    assert reference_frame(_track([0, 1, 1, 1, 1, 1, 0.5], [9, 1, 5, 3, 8, 2, 7])) == 3
-    assert reference_frame(_track([1, 1, 1, 1], [4, 1, 3, 2])) == 3  # an even count: the lower median (2)
-    # tracks made without mouth detail, or too few candidates to take a median of: the first whole face
-    assert reference_frame(_track([0, 0, 0.5, 1, 1, 0.5])) == 3
-    assert reference_frame(_track([0, 1, 1], [0, 5, 1])) == 1
-    assert reference_frame(_track([0.0, 0.0], [1, 2])) == 0 and reference_frame(_track([])) == 0
-
-
-def test_mouth_detail_scores_a_blurred_mouth_below_a_sharp_one(media):
-    import cv2
-
-    from omnisync_core.face.mouth_detail import mouth_detail
-    from omnisync_core.face.tracker import track_video
-    from omnisync_core.video import read_frames
-
-    frames = read_frames(media("retalk_face2.mp4"), 0, 2)
-    track = track_video(iter(frames), "dlib", crop_size=128, detect_every=1, landmarks="dlib")
-    sharp = float(track.mouth_detail[0])
-    assert sharp == mouth_detail(frames[0], track.affines[0], track.mouth_centre[0], track.face_width[0], 128)
-    blurred = cv2.GaussianBlur(np.ascontiguousarray(frames[0]), (0, 0), 6)
-    assert mouth_detail(blurred, track.affines[0], track.mouth_centre[0], track.face_width[0], 128) < 0.5 * sharp
+def test_the_reference_frame_is_the_first_fully_detected_face():
+    assert reference_frame(np.array([0, 0, 0.5, 1, 1, 0.5])) == 3
+    assert reference_frame(np.array([0.0, 0.0])) == 0 and reference_frame(np.zeros(0)) == 0
 
 
 def test_a_reference_dub_depends_on_the_reference_mouth_not_the_frames_own():

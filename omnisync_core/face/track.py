@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 _ARRAYS = ("valid", "scores", "boxes", "kps", "affines", "mouth_centre", "face_width", "edit_weight")
-_OPTIONAL = ("landmarks", "mouth_detail")  # per-frame arrays a track may lack (None)
 
 
 def edit_weights(valid: np.ndarray, fade: int) -> np.ndarray:
@@ -45,7 +44,6 @@ class FaceFrame:
     detected: bool  # the detector ran on this frame (else: tracked)
     track_id: int  # identity of the chosen face (-1 when none)
     faces: list = field(default_factory=list)  # all detections on detect frames: (track_id, box, score)
-    mouth_detail: float = 0.0  # face/mouth_detail.py (0 without a face)
 
 
 @dataclass
@@ -61,9 +59,6 @@ class FaceTrack:
     face_width: np.ndarray  # [T] f32 crop px
     edit_weight: np.ndarray  # [T] f32 0..1
     frame_size: tuple[int, int]  # (H, W)
-    # [T] f32 how much fine detail each frame's mouth shows (face/mouth_detail.py); None for tracks made without
-    # it (then the reference frame is the first fully detected one)
-    mouth_detail: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.valid)
@@ -93,17 +88,13 @@ class FaceTrack:
             face_width=np.array([r.face_width for r in records], np.float32),
             edit_weight=edit_weights(valid, fade),
             frame_size=tuple(frame_size),
-            mouth_detail=np.array([r.mouth_detail for r in records], np.float32),
         )
-
-    def _optional(self, pick) -> dict:  # the optional per-frame arrays, each through pick(array)
-        return {name: None if getattr(self, name) is None else pick(getattr(self, name)) for name in _OPTIONAL}
 
     def slice(self, start: int, stop: int) -> FaceTrack:
         return FaceTrack(
-            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in (*_ARRAYS, *_OPTIONAL)},
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in (*_ARRAYS, "landmarks")},
             **{name: getattr(self, name)[start:stop] for name in _ARRAYS},
-            **self._optional(lambda a: a[start:stop]),
+            landmarks=None if self.landmarks is None else self.landmarks[start:stop],
         )
 
     def take(self, indices: np.ndarray, fade: int = 3) -> FaceTrack:
@@ -114,7 +105,7 @@ class FaceTrack:
         taken["edit_weight"] = edit_weights(taken["valid"], fade)
         return FaceTrack(
             **taken,
-            **self._optional(lambda a: a[indices]),
+            landmarks=None if self.landmarks is None else self.landmarks[indices],
             crop_size=self.crop_size,
             frame_size=self.frame_size,
         )
@@ -122,11 +113,12 @@ class FaceTrack:
     @staticmethod
     def concat(tracks: list[FaceTrack]) -> FaceTrack:
         first = tracks[0]
-        optional = {name: np.concatenate([getattr(t, name) for t in tracks])
-                    if all(getattr(t, name) is not None for t in tracks) else None for name in _OPTIONAL}  # fmt: skip
+        landmarks = None
+        if all(t.landmarks is not None for t in tracks):
+            landmarks = np.concatenate([t.landmarks for t in tracks])
         return FaceTrack(
             **{name: np.concatenate([getattr(t, name) for t in tracks]) for name in _ARRAYS},
-            **optional,
+            landmarks=landmarks,
             crop_size=first.crop_size,
             frame_size=first.frame_size,
         )
@@ -134,7 +126,6 @@ class FaceTrack:
     def to_dict(self) -> dict:
         out = {name: getattr(self, name).tolist() for name in _ARRAYS}
         out["landmarks"] = None if self.landmarks is None else np.nan_to_num(self.landmarks, nan=-1).tolist()
-        out["mouth_detail"] = None if self.mouth_detail is None else self.mouth_detail.tolist()
         out["crop_size"] = self.crop_size
         out["frame_size"] = list(self.frame_size)
         return out
@@ -150,11 +141,9 @@ class FaceTrack:
         if landmarks is not None:
             landmarks = np.asarray(landmarks, np.float32)
             landmarks[landmarks == -1] = np.nan
-        detail = data.get("mouth_detail")  # absent from tracks saved before it was recorded
         return cls(
             **arrays,
             landmarks=landmarks,
             crop_size=int(data["crop_size"]),
             frame_size=tuple(data["frame_size"]),
-            mouth_detail=None if detail is None else np.asarray(detail, np.float32),
         )

@@ -18,7 +18,6 @@ from ..errors import OmniSyncError
 from .align import TEMPLATE, align_affine, transform_points
 from .detection import Detection, FaceDetector, as_rgb_uint8, make_detector
 from .identity import IdentityRegistry, parse_choice, pick
-from .mouth_detail import mouth_detail
 from .smoothing import OneEuroFilter
 from .track import FaceFrame, FaceTrack
 
@@ -183,7 +182,7 @@ class FaceTracker:
             return self._invalid(index, (h, w), faces)
         if landmarks is None and self.landmarker is not None:
             landmarks = self._dense_landmarks(frame)
-        return self._record(index, landmarks, detected, faces, frame)
+        return self._record(index, landmarks, detected, faces)
 
     def _follow(self, frame: np.ndarray) -> bool:
         self._since_detect += 1
@@ -264,7 +263,7 @@ class FaceTracker:
         )
 
     # -- records ---------------------------------------------------------------------------
-    def _record(self, index: int, landmarks, detected: bool, faces: list, frame: np.ndarray) -> FaceFrame:
+    def _record(self, index: int, landmarks, detected: bool, faces: list) -> FaceFrame:
         kps = self._kps
         scale = max(float(np.linalg.norm((kps[3] + kps[4]) / 2 - (kps[0] + kps[1]) / 2)), 1.0)
         smooth = self._filter(kps, scale=scale) if self.smoothing else kps.copy()
@@ -289,7 +288,6 @@ class FaceTracker:
             detected=detected,
             track_id=-1 if self._chosen is None else int(self._chosen),
             faces=faces,
-            mouth_detail=mouth_detail(frame, affine, mouth, width, self.crop_size),
         )
         self._hold = record
         return record

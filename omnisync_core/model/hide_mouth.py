@@ -13,8 +13,7 @@ What fills the hidden region (``DiTConfig.hide_fill``):
 - "reference": the mouth of one reference frame (:class:`MouthReference`), moved and scaled onto each
   frame's mouth position. Every frame shows the same lips and teeth, so the look is there but the motion
   is not. In training the reference is a random frame of the source segment; at inference it is the
-  fully detected face of median mouth detail (:func:`reference_frame`), for the CLI, the stream and the
-  nodes alike.
+  clip's first fully detected face (:func:`reference_frame`), for the CLI, the stream and the nodes alike.
 
 Each frame is hidden on its own, so the CLI's windows, the ComfyUI nodes' whole clip and the training
 segments all see the same thing. It works on any latent (pixel-unshuffled or VAE): only positions in
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -148,19 +146,10 @@ def needs_reference(config) -> bool:
     return bool(config.hide_source_mouth) and config.hide_fill == "reference"
 
 
-def reference_frame(track) -> int:  # FaceTrack (edit_weight [T], mouth_detail [T] or None) -> frame index
-    """The clip's reference frame, whose mouth fills the hidden source mouth and whose lips the target lip
-    points start from: among the frames with the highest edit weight (a detected face), the one whose mouth
-    detail (``face/mouth_detail.py``) is their median, a typical frame of the clip rather than its most
-    blurred or a closed, untextured mouth (the first of them for tracks without mouth detail, or fewer than
-    3 candidates). The CLI, the streaming pipeline and the ComfyUI nodes all pick it this way, so they make
-    the same frames."""
-    weights = np.asarray(track.edit_weight, np.float32).reshape(-1)
-    if weights.size == 0:
+def reference_frame(edit_weight) -> int:  # [T] array-like -> frame index
+    """The clip's reference frame: the first frame with the highest edit weight (a detected face). The CLI,
+    the streaming pipeline and the ComfyUI nodes all pick it this way, so they make the same frames."""
+    weights = torch.as_tensor(edit_weight, dtype=torch.float32).reshape(-1)
+    if weights.numel() == 0:
         return 0
-    candidates = np.flatnonzero(weights == weights.max())
-    detail = getattr(track, "mouth_detail", None)
-    if detail is None or len(candidates) < 3:
-        return int(candidates[0])
-    order = np.argsort(np.asarray(detail, np.float64)[candidates], kind="stable")
-    return int(candidates[order[(len(order) - 1) // 2]])
+    return int(torch.nonzero(weights == weights.max())[0, 0].item())
