@@ -237,11 +237,9 @@ def with_seen_detail(
     inside the edit region: latent pixels outside it are returned exactly as sampled."""
     if settings.detail <= 0:
         return z
-    n, _, h, w = z.shape
-    if settings.edit_region > 0:
-        region = mouth_mask((h, w), centre, face_width * settings.edit_region)  # [n, 1, h, w]
-    else:
-        region = torch.ones(n, 1, h, w, device=z.device)
+    region = edit_region_mask(z.shape[-2:], centre, face_width, settings.edit_region)
+    if region is None:  # the whole crop
+        region = torch.ones(z.shape[0], 1, *z.shape[-2:], device=z.device)
     drawn, seen = space.decode(z.to(dtype)).float(), space.decode(z_seen.to(dtype)).float()  # [n, 3, S, S]
     region_px = F.interpolate(region, size=drawn.shape[-2:], mode="nearest")
     new = space.encode(restore_detail(drawn, seen, region_px, settings.detail).clamp(0, 1).to(dtype)).float()
@@ -257,10 +255,17 @@ def edit_constraint(
     edit_region: float,  # LipSyncSettings.edit_region; 0 = none
 ) -> Constraint | None:  # for sample(x [1, n, C, h, w], ...)
     """The sampler's constraint that keeps the source outside the edit region, or None for the whole crop."""
-    if edit_region <= 0:
-        return None
-    region = mouth_mask(z_src.shape[-2:], centre, face_width * edit_region)  # [n, 1, h, w]
-    return keep_outside(z_src[None], x_start[None], sigma_start, region[None])
+    region = edit_region_mask(z_src.shape[-2:], centre, face_width, edit_region)
+    return None if region is None else keep_outside(z_src[None], x_start[None], sigma_start, region[None])
+
+
+def edit_region_mask(
+    size: tuple[int, int],  # (h, w) latent pixels
+    centre: torch.Tensor,  # [n, 2] mouth centres, latent px
+    face_width: torch.Tensor,  # [n] latent px
+    edit_region: float,  # LipSyncSettings.edit_region; 0 = none
+) -> torch.Tensor | None:  # [n, 1, h, w] 0..1, where the sampler may change the source; None: the whole crop
+    return None if edit_region <= 0 else mouth_mask(size, centre, face_width * edit_region)
 
 
 @torch.no_grad()
