@@ -17,25 +17,12 @@ model drew something else (a new opening, teeth the warp did not show) the drawi
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
+
+from .gaussian import gaussian_blur
 
 FINE_SIGMA = 1.5 / 128  # the blur that splits coarse from fine, as a fraction of the crop size
 AGREE = 0.12  # RGB distance (0..1) of the coarse images at which agreement has fallen to exp(-1/2)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:  # [N, C, H, W] -> [N, C, H, W]
-    """Separable Gaussian blur with edge replication."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def restore_detail(

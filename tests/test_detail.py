@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from omnisync_core.detail import FINE_SIGMA, gaussian_blur, restore_detail
+from omnisync_core.detail import FINE_SIGMA, restore_detail
+from omnisync_core.gaussian import gaussian_blur
 from omnisync_core.lipsync import LipSyncSettings, with_seen_detail
 from omnisync_core.sampling import to_latent_px
 from omnisync_core.vae import PixelSpace

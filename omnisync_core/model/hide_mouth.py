@@ -28,24 +28,13 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OmniSyncError
+from ..gaussian import gaussian_blur
 from ..mouth_region import mouth_mask
 from ..sampling import to_latent_px
 
 # The fill's Gaussian, in crop sides (face crops are normalised: a face is about half the crop wide); a
 # fixed size, so a frame's fill never depends on the other frames it is batched with.
 FILL_SIGMA = 0.16
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """x [N, C, h, w] -> the same, blurred by a separable Gaussian of `sigma` px (zero outside)."""
-    radius = max(1, int(3 * sigma))
-    k = torch.exp(-(torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device) ** 2) / (2 * sigma**2))
-    k = k / k.sum()
-    n, c, h, w = x.shape
-    y = x.reshape(n * c, 1, h, w)
-    y = F.conv2d(y, k.view(1, 1, 1, -1), padding=(0, radius))
-    y = F.conv2d(y, k.view(1, 1, -1, 1), padding=(radius, 0))
-    return y.view(n, c, h, w)
 
 
 def hide_mouth(
@@ -58,7 +47,8 @@ def hide_mouth(
     m = mouth_mask((h, w), centre.reshape(-1, 2), face_width.reshape(-1)).to(z)  # [N, 1, h, w]
     sigma = max(0.5, FILL_SIGMA * h)
     known = 1 - m
-    fill = _blur(z * known, sigma) / _blur(known, sigma).clamp_min(1e-6)  # [N, C, h, w]: the skin around it
+    # [N, C, h, w]: the skin around it (a normalised convolution: nothing outside the latent)
+    fill = gaussian_blur(z * known, sigma, "zeros") / gaussian_blur(known, sigma, "zeros").clamp_min(1e-6)
     return (z * known + fill * m).view(b, t, c, h, w).to(source.dtype)
 
 
