@@ -117,7 +117,7 @@ def evaluate_clip(loaded, name, frames, variants, guidance, steps, sheets: Path 
     info, track, crops, wav = load_clip(name, frames, cfg.crop_size)
     valid = np.asarray(track.valid, bool) & np.isfinite(track.landmarks).all(axis=(1, 2))
     own = motion_from_shapes(shapes_from_track(track), info.fps, lip_basis())
-    ref = reference_frame(track.edit_weight)
+    ref = reference_frame(track)
     lips = track_lips(track, own.values, ref)  # [T, P, 2]: the clip's own shapes, through the lip map
     features = features_for(wav, loaded.audio_spec)
     audio = frame_windows(features, info.fps, len(crops), cfg.audio_window, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from omnisync_core.audio.decode import FEATURE_RATE, resample
 from omnisync_core.errors import OmniSyncError
 from omnisync_core.lipsync import LipSyncSettings
+from omnisync_core.model.hide_mouth import reference_frame
 from omnisync_core.model.lip_map import lips_for, motion_gain
 from omnisync_core.pipeline import default_model
 from omnisync_core.streaming import BlendSettings, lipsync_stream
@@ -82,8 +83,11 @@ class OmniSyncLipSync:
         if model.loaded.config.motion_map:  # the model draws the mouth it is given: the wired one, else the speech's
             wav = None if motion is not None else resample(speech.track.mono(), speech.track.sample_rate, FEATURE_RATE)
             lips = lips_for(track, rate, motion, wav, gain=motion_gain(model.loaded.config))
+        ref = reference_frame(track)
+        reference = next(iter_uint8(images[ref : ref + 1]))  # the batch is in memory: read it apart
         out = lipsync_stream(iter_uint8(images), track, speech.features, rate, model.loaded, settings, blend,
-                             model.device, model.dtype, progress_bar(n), cancelled, lips=lips)  # fmt: skip
+                             model.device, model.dtype, progress_bar(n), cancelled, lips=lips,
+                             reference_image=reference)  # fmt: skip
         return (uint8_to_image(out, n), track_to_audio(speech.track))  # [T, H, W, 3]
 
 

@@ -38,7 +38,7 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     z_src = encode_crops(model, faces.crops)
     ref = None
     if needs_reference(model.loaded.config):  # the clip's reference frame, picked as the CLI picks it
-        r = reference_frame(track.edit_weight)
+        r = reference_frame(track)
         own = crop_lips(track, r)
         ref = MouthReference(z_src[r : r + 1], mouth[r : r + 1], width[r : r + 1],
                              None if own is None else torch.from_numpy(own)[None])  # fmt: skip

@@ -292,7 +292,7 @@ def generate_crops(
     dtype: torch.dtype = torch.float32,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-    reference: int = 0,  # the clip's reference frame (hide_mouth.reference_frame of the track's edit weights)
+    reference: int = 0,  # the clip's reference frame (hide_mouth.reference_frame of the track)
     lips: torch.Tensor | np.ndarray | None = None,  # [T, P, 2] target lip points, crop px (motion_map models)
     reference_lips: np.ndarray | None = None,  # [P, 2] the reference frame's own lip points (init="warp")
 ) -> torch.Tensor:  # [T, 3, S, S] 0..1, CPU float32

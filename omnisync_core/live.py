@@ -64,7 +64,7 @@ class LiveLipSync:
         self.track = source.take(plan.frame_indices, fade=run.fade)  # one entry per possible output frame
         self._frames = iter_planned_frames(video, plan)
         self.reference = None
-        i = reference_frame(source.edit_weight)
+        i = reference_frame(source)
         if needs_reference(loaded.config):
             crop = crop_frames([next(iter_frames(video, i, 1))], source.slice(i, i + 1))[0]
             self.reference = encode_reference(loaded, torch.from_numpy(crop).permute(2, 0, 1),

@@ -180,8 +180,14 @@ def run_file(
             lipsync_progress(finished, total)
 
     frames = iter_planned_frames(video, plan, settings.chunk_frames)
+    from .model.hide_mouth import needs_reference, reference_frame
+
+    reference = None
+    if loaded is not None and needs_reference(loaded.config) and track.edit_weight.any():
+        # the reference frame can lie anywhere in the clip: read it apart, so the stream holds no frames up to it
+        reference = next(iter_frames(video, int(plan.frame_indices[reference_frame(track)]), 1))
     output = lipsync_stream(frames, track, features, info.fps, loaded, lipsync, settings.blend, device, dtype,
-                            handed_on, cancelled, skip_before=done, lips=lips)  # fmt: skip
+                            handed_on, cancelled, skip_before=done, lips=lips, reference_image=reference)  # fmt: skip
     with VideoWriter(out, info.fps, speech, overwrite=settings.overwrite, crf=settings.crf, preset=settings.preset,
                      metadata=provenance_tags(model_name if loaded is not None else None)) as writer:
         if journal is not None:

@@ -96,10 +96,14 @@ def lipsync_stream(
     cancelled: Callable[[], bool] | None = None,
     skip_before: int = 0,
     lips: np.ndarray | None = None,  # [T, P, 2] target lip points per output frame, crop px (motion_map models)
+    reference_image: np.ndarray | None = None,  # uint8 [H, W, 3]: output frame reference_frame(track), read apart
 ) -> Iterator[np.ndarray]:
     """Yield the lip-synced frames (uint8 [H, W, 3]) in order. ``skip_before``: frames already made by an
     interrupted run (a hand-out boundary, see ``progress``): they are read from ``frames`` but neither
-    generated nor yielded; windows reaching past it run as they did, so what follows is the same."""
+    generated nor yielded; windows reaching past it run as they did, so what follows is the same.
+    ``reference_image``: the clip's reference frame, for models that want one; without it the frames up to the
+    reference are held until it is reached (memory grows with its distance: callers that can read it apart,
+    from a file or a batch in memory, pass it)."""
     n = len(track)
     settings = settings or (LipSyncSettings.from_config(loaded.config) if loaded else LipSyncSettings())
     starts = window_starts(n, settings.window, settings.overlap)
@@ -107,7 +111,7 @@ def lipsync_stream(
     held: list[np.ndarray] = []  # frames [first, first + len(held))
     crops: list[np.ndarray] = []  # generated crops [S, S, 3] f32 for the same frames, once known
     first, done = 0, 0
-    ref, ref_index = None, reference_frame(track.edit_weight)  # for models that want one: encoded when needed
+    ref, ref_index = None, reference_frame(track)  # for models that want one: encoded when needed
     for k, start in enumerate(starts):
         stop = min(start + settings.window, n)
         while first + len(held) < stop:
@@ -117,10 +121,12 @@ def lipsync_stream(
         new = crop_frames(held[start - first : stop - first], window_track)  # n x [S, S, 3]
         if loaded is not None and window_track.edit_weight.any():
             if ref is None and needs_reference(loaded.config):  # (also when skipped: the same reference)
-                # no earlier window edited, so no frame from ref_index on has been handed on yet
-                while first + len(held) <= ref_index:
-                    held.append(next(source))
-                ref_crop = crop_frames([held[ref_index - first]], track.slice(ref_index, ref_index + 1))[0]
+                if reference_image is None:
+                    # no earlier window edited, so no frame from ref_index on has been handed on yet
+                    while first + len(held) <= ref_index:
+                        held.append(next(source))
+                image = held[ref_index - first] if reference_image is None else reference_image
+                ref_crop = crop_frames([image], track.slice(ref_index, ref_index + 1))[0]
                 ref = encode_reference(loaded, torch.from_numpy(ref_crop).permute(2, 0, 1),
                                        torch.from_numpy(track.mouth_centre[ref_index]),
                                        torch.from_numpy(np.asarray(track.face_width[ref_index])), device,

@@ -148,3 +148,12 @@ def test_streaming_slices_and_json_roundtrip(media, yunet):
     back = FaceTrack.from_dict(track.to_dict())
     np.testing.assert_allclose(back.kps, track.kps)
     assert len(back) == 12 and back.frame_size == track.frame_size
+    # the mouth detail of every frame travels with the track (and tracks saved without it still load)
+    assert track.mouth_detail.shape == (12,) and (track.mouth_detail[track.valid] > 0).all()
+    np.testing.assert_array_equal(joined.mouth_detail, track.mouth_detail)
+    np.testing.assert_allclose(back.mouth_detail, track.mouth_detail)
+    np.testing.assert_array_equal(track.take(np.array([3, 3, 1])).mouth_detail, track.mouth_detail[[3, 3, 1]])
+    np.testing.assert_array_equal(back.mouth_inside, track.mouth_inside)  # NaN (closed) survives JSON as null
+    assert track.mouth_inside.shape == (12,) and np.isnan(track.mouth_inside[~track.valid]).all()
+    old = {k: v for k, v in track.to_dict().items() if k not in ("mouth_detail", "mouth_inside")}
+    assert FaceTrack.from_dict(old).mouth_detail is None and FaceTrack.from_dict(old).mouth_inside is None

@@ -196,9 +196,62 @@ def test_a_reference_model_needs_its_reference():
         preset("tiny", hide_fill="blur")
 
 
-def test_the_reference_frame_is_the_first_fully_detected_face():
-    assert reference_frame(np.array([0, 0, 0.5, 1, 1, 0.5])) == 3
-    assert reference_frame(np.array([0.0, 0.0])) == 0 and reference_frame(np.zeros(0)) == 0
+def _track(weights, detail=None, inside=None):
+    from types import SimpleNamespace
+
+    def arr(v):
+        return None if v is None else np.array(v, np.float32)
+
+    return SimpleNamespace(edit_weight=arr(weights), mouth_detail=arr(detail), mouth_inside=arr(inside))
+
+
+def test_the_reference_frame_is_a_focused_open_mouth_with_a_bright_inside():
+    nan = float("nan")
+    # whole faces (weight 1) are frames 1-7; open mouths are 1, 2, 4, 5, 7, with insides 0.1 0.5 0.3 0.6 0.4:
+    # the brighter half (at least the median 0.4) is 2, 5, 7, of details 6, 2, 4 -> the median detail, frame 7.
+    # Frame 0 (no face) and frame 8 (fading out at a gap) are not candidates however bright
+    weights = [0, 1, 1, 1, 1, 1, 1, 1, 0.5]
+    detail = [9, 1, 6, 5, 3, 2, 8, 4, 7]
+    inside = [0.9, 0.1, 0.5, nan, 0.3, 0.6, nan, 0.4, 0.9]
+    assert reference_frame(_track(weights, detail, inside)) == 7
+    # fewer than 3 open mouths: the median detail of all whole faces (details 1 6 5 3 2 8 9: 5, frame 3)
+    few = [nan, 0.2, nan, nan, 0.9, nan, nan, nan, nan]
+    assert reference_frame(_track(weights, [9, 1, 6, 5, 3, 2, 8, 9, 7], few)) == 3
+    # tracks without the inside measure: the median mouth detail among the whole faces
+    assert reference_frame(_track([0, 1, 1, 1, 1, 1, 0.5], [9, 1, 5, 3, 8, 2, 7])) == 3
+    assert reference_frame(_track([1, 1, 1, 1], [4, 1, 3, 2])) == 3  # an even count: the lower median (2)
+    # tracks made without mouth detail, or too few candidates to take a median of: the first whole face
+    assert reference_frame(_track([0, 0, 0.5, 1, 1, 0.5])) == 3
+    assert reference_frame(_track([0, 1, 1], [0, 5, 1], [nan, 0.9, 0.1])) == 1
+    assert reference_frame(_track([0.0, 0.0], [1, 2])) == 0 and reference_frame(_track([])) == 0
+
+
+def test_mouth_look_scores_detail_and_the_open_inside(media):
+    import cv2
+
+    from omnisync_core.face.mouth_look import INNER, mouth_look
+    from omnisync_core.face.tracker import track_video
+    from omnisync_core.video import read_frames
+
+    frames = read_frames(media("retalk_face2.mp4"), 0, 40)
+    track = track_video(iter(frames), "dlib", crop_size=128, detect_every=1, landmarks="dlib")
+    inside = track.mouth_inside
+    assert np.isfinite(inside).any() and np.isnan(inside).any()  # the clip's mouth opens and closes
+    i = int(np.nanargmax(inside))
+    frame, affine, centre, width = frames[i], track.affines[i], track.mouth_centre[i], track.face_width[i]
+    look = mouth_look(frame, affine, centre, width, 128, track.landmarks[i])
+    np.testing.assert_allclose(look, (track.mouth_detail[i], inside[i]), rtol=1e-6)  # what the tracker recorded
+    blurred = cv2.GaussianBlur(np.ascontiguousarray(frame), (0, 0), 6)
+    assert mouth_look(blurred, affine, centre, width, 128).detail < 0.5 * look.detail
+    assert np.isnan(mouth_look(frame, affine, centre, width, 128).inside)  # no landmarks: unknown
+    # the same open mouth with its inside painted black (a dark cavity instead of teeth) scores darker
+    dark = frame.copy()
+    cv2.fillPoly(dark, [np.round(track.landmarks[i][INNER]).astype(np.int32)], (0, 0, 0))
+    assert mouth_look(dark, affine, centre, width, 128, track.landmarks[i]).inside < 0.5 * look.inside
+    # a closed mouth (the inner lips together) is NaN whatever it shows
+    shut = track.landmarks[i].copy()
+    shut[INNER, 1] = shut[INNER, 1].mean()
+    assert np.isnan(mouth_look(frame, affine, centre, width, 128, shut).inside)
 
 
 def test_a_reference_dub_depends_on_the_reference_mouth_not_the_frames_own():

@@ -163,7 +163,7 @@ def _same_as_core(model, images, audio, edit_region=1.5):
     audio_windows = frame_windows(feats.features, feats.fps, N_FRAMES, model.loaded.config.audio_window)
     want = generate_crops(model.loaded, faces.crops, audio_windows, torch.from_numpy(faces.track.mouth_centre),
                           torch.from_numpy(faces.track.face_width), settings,
-                          reference=reference_frame(faces.track.edit_weight))  # fmt: skip
+                          reference=reference_frame(faces.track))  # fmt: skip
     assert torch.allclose(crops, want, atol=1e-4)  # generate_crops clamps after the cross-fade, as Decode does
 
 

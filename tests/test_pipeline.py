@@ -85,7 +85,7 @@ def test_bad_sampler_settings_fail_before_the_faces_are_tracked(tiny_model, medi
 
 def test_streaming_equals_one_shot_with_a_reference_frame_model(clip, tmp_path):
     """A model that fills the source mouth from the clip's reference frame: the stream reads ahead to
-    that frame when a window before it must be edited, and matches the one-shot path."""
+    that frame when a window before it must be edited (or takes it handed in), and matches the one-shot path."""
     import dataclasses
 
     from omnisync_core.model.hide_mouth import reference_frame
@@ -100,7 +100,7 @@ def test_streaming_equals_one_shot_with_a_reference_frame_model(clip, tmp_path):
     weight = np.where(track.valid, 0.5, 0.0).astype(np.float32)
     weight[14] = 1.0  # the reference: in the third window, after two windows that edit
     track = dataclasses.replace(track, edit_weight=weight)
-    assert reference_frame(track.edit_weight) == 14
+    assert reference_frame(track) == 14
     settings = LipSyncSettings.from_config(model.config, window=6, overlap=2, steps=2)
     streamed = np.stack(list(lipsync_stream(frames, track, features, 25, model, settings)))
     tensor = to_tensor(list(frames))
@@ -109,6 +109,9 @@ def test_streaming_equals_one_shot_with_a_reference_frame_model(clip, tmp_path):
                            torch.from_numpy(track.face_width), settings, reference=14)  # fmt: skip
     one_shot = np.stack(to_uint8(blend_faces(tensor, crops, track)))
     assert np.abs(streamed.astype(int) - one_shot.astype(int)).max() <= 1
+    # the reference frame handed in, read apart (as `omnisync run` and the Lip Sync node do): the same frames
+    given = np.stack(list(lipsync_stream(frames, track, features, 25, model, settings, reference_image=frames[14])))
+    np.testing.assert_array_equal(given, streamed)
     other = generate_crops(model, crop_faces(tensor, track), audio, torch.from_numpy(track.mouth_centre),
                            torch.from_numpy(track.face_width), settings, reference=0)  # fmt: skip
     assert float((other - crops).abs().max()) > 1e-2  # (the reference frame matters)

@@ -116,7 +116,7 @@ def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audi
     from omnisync_core.model.lip_map import track_lips
 
     track = faces.track  # the node chain is the core's generate_crops with the same lip points
-    ref = reference_frame(track.edit_weight)
+    ref = reference_frame(track)
     settings = LipSyncSettings.from_config(model.loaded.config, tau=0.9, seed=7, steps=2, w_peak=3.0, window=8,
                                            overlap=2)  # the Denoise node's defaults
     lips = track_lips(track, _motion(0.15).values, ref)

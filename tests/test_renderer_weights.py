@@ -67,7 +67,7 @@ def _generated(video: str, speech_file: str):
     talking, quiet_wav = load_audio(speech_file)[16000 * 4 : 16000 * 6], np.zeros(32000, np.float32)  # words
     speech = frame_windows(log_mel(talking), Fraction(25), n, loaded.config.audio_window)
     silence = frame_windows(log_mel(quiet_wav), Fraction(25), n, loaded.config.audio_window)
-    ref = reference_frame(track.edit_weight)
+    ref = reference_frame(track)
     lips = {name: lips_for(track, Fraction(25), wav=wav, gain=motion_gain(loaded.config))  # as `omnisync run`
             for name, wav in (("talk", talking), ("quiet", quiet_wav))}  # fmt: skip
     settings = LipSyncSettings.from_config(loaded.config, steps=6)
@@ -121,7 +121,7 @@ def test_the_mouth_opens_where_the_motion_opens_it(media):
     opened = np.array([0, 0, 1, 1] * 3, bool)
     values = np.tile(rest, (12, 1))
     values[opened, basis.names.index("opening")] += 0.12  # an open mouth, an eighth of the face width
-    ref = reference_frame(track.edit_weight)
+    ref = reference_frame(track)
     lips = track_lips(track, values, ref)
     audio = frame_windows(log_mel(np.zeros(12 * 640, np.float32)), Fraction(25), 12, loaded.config.audio_window)
     out = generate_crops(loaded, crops, audio, torch.from_numpy(track.mouth_centre),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 _ARRAYS = ("valid", "scores", "boxes", "kps", "affines", "mouth_centre", "face_width", "edit_weight")
+_OPTIONAL = ("landmarks", "mouth_detail", "mouth_inside")  # per-frame arrays a track may lack (None)
 
 
 def edit_weights(valid: np.ndarray, fade: int) -> np.ndarray:
@@ -44,6 +45,8 @@ class FaceFrame:
     detected: bool  # the detector ran on this frame (else: tracked)
     track_id: int  # identity of the chosen face (-1 when none)
     faces: list = field(default_factory=list)  # all detections on detect frames: (track_id, box, score)
+    mouth_detail: float = 0.0  # face/mouth_look.py (0 without a face)
+    mouth_inside: float = float("nan")  # face/mouth_look.py (NaN: closed, unknown or no face)
 
 
 @dataclass
@@ -59,6 +62,11 @@ class FaceTrack:
     face_width: np.ndarray  # [T] f32 crop px
     edit_weight: np.ndarray  # [T] f32 0..1
     frame_size: tuple[int, int]  # (H, W)
+    # [T] f32 how much fine detail each frame's mouth shows and how bright its open inside is (NaN: closed or
+    # unknown), face/mouth_look.py; None for tracks made without them (then the reference frame is the first
+    # fully detected one)
+    mouth_detail: np.ndarray | None = None
+    mouth_inside: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.valid)
@@ -88,13 +96,18 @@ class FaceTrack:
             face_width=np.array([r.face_width for r in records], np.float32),
             edit_weight=edit_weights(valid, fade),
             frame_size=tuple(frame_size),
+            mouth_detail=np.array([r.mouth_detail for r in records], np.float32),
+            mouth_inside=np.array([r.mouth_inside for r in records], np.float32),
         )
+
+    def _optional(self, pick) -> dict:  # the optional per-frame arrays, each through pick(array)
+        return {name: None if getattr(self, name) is None else pick(getattr(self, name)) for name in _OPTIONAL}
 
     def slice(self, start: int, stop: int) -> FaceTrack:
         return FaceTrack(
-            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in (*_ARRAYS, "landmarks")},
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in (*_ARRAYS, *_OPTIONAL)},
             **{name: getattr(self, name)[start:stop] for name in _ARRAYS},
-            landmarks=None if self.landmarks is None else self.landmarks[start:stop],
+            **self._optional(lambda a: a[start:stop]),
         )
 
     def take(self, indices: np.ndarray, fade: int = 3) -> FaceTrack:
@@ -105,7 +118,7 @@ class FaceTrack:
         taken["edit_weight"] = edit_weights(taken["valid"], fade)
         return FaceTrack(
             **taken,
-            landmarks=None if self.landmarks is None else self.landmarks[indices],
+            **self._optional(lambda a: a[indices]),
             crop_size=self.crop_size,
             frame_size=self.frame_size,
         )
@@ -113,12 +126,11 @@ class FaceTrack:
     @staticmethod
     def concat(tracks: list[FaceTrack]) -> FaceTrack:
         first = tracks[0]
-        landmarks = None
-        if all(t.landmarks is not None for t in tracks):
-            landmarks = np.concatenate([t.landmarks for t in tracks])
+        optional = {name: np.concatenate([getattr(t, name) for t in tracks])
+                    if all(getattr(t, name) is not None for t in tracks) else None for name in _OPTIONAL}  # fmt: skip
         return FaceTrack(
             **{name: np.concatenate([getattr(t, name) for t in tracks]) for name in _ARRAYS},
-            landmarks=landmarks,
+            **optional,
             crop_size=first.crop_size,
             frame_size=first.frame_size,
         )
@@ -126,6 +138,9 @@ class FaceTrack:
     def to_dict(self) -> dict:
         out = {name: getattr(self, name).tolist() for name in _ARRAYS}
         out["landmarks"] = None if self.landmarks is None else np.nan_to_num(self.landmarks, nan=-1).tolist()
+        for name in ("mouth_detail", "mouth_inside"):  # NaN (a closed mouth) is stored as null
+            value = getattr(self, name)
+            out[name] = None if value is None else [None if not np.isfinite(v) else float(v) for v in value]
         out["crop_size"] = self.crop_size
         out["frame_size"] = list(self.frame_size)
         return out
@@ -141,9 +156,12 @@ class FaceTrack:
         if landmarks is not None:
             landmarks = np.asarray(landmarks, np.float32)
             landmarks[landmarks == -1] = np.nan
+        look = {name: data.get(name) for name in ("mouth_detail", "mouth_inside")}  # absent from older tracks
         return cls(
             **arrays,
             landmarks=landmarks,
             crop_size=int(data["crop_size"]),
             frame_size=tuple(data["frame_size"]),
+            **{name: None if v is None else np.array([np.nan if x is None else x for x in v], np.float32)
+               for name, v in look.items()},  # fmt: skip
         )

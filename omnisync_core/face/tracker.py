@@ -18,6 +18,7 @@ from ..errors import OmniSyncError
 from .align import TEMPLATE, align_affine, transform_points
 from .detection import Detection, FaceDetector, as_rgb_uint8, make_detector
 from .identity import IdentityRegistry, parse_choice, pick
+from .mouth_look import mouth_look
 from .smoothing import OneEuroFilter
 from .track import FaceFrame, FaceTrack
 
@@ -182,7 +183,7 @@ class FaceTracker:
             return self._invalid(index, (h, w), faces)
         if landmarks is None and self.landmarker is not None:
             landmarks = self._dense_landmarks(frame)
-        return self._record(index, landmarks, detected, faces)
+        return self._record(index, landmarks, detected, faces, frame)
 
     def _follow(self, frame: np.ndarray) -> bool:
         self._since_detect += 1
@@ -263,7 +264,7 @@ class FaceTracker:
         )
 
     # -- records ---------------------------------------------------------------------------
-    def _record(self, index: int, landmarks, detected: bool, faces: list) -> FaceFrame:
+    def _record(self, index: int, landmarks, detected: bool, faces: list, frame: np.ndarray) -> FaceFrame:
         kps = self._kps
         scale = max(float(np.linalg.norm((kps[3] + kps[4]) / 2 - (kps[0] + kps[1]) / 2)), 1.0)
         smooth = self._filter(kps, scale=scale) if self.smoothing else kps.copy()
@@ -275,6 +276,7 @@ class FaceTracker:
             mouth = transform_points((smooth[3] + smooth[4]) / 2, affine)
             width = float(1.9 * (TEMPLATE[1, 0] - TEMPLATE[0, 0]) * self.crop_size)
         shift = smooth.mean(0) - kps.mean(0)
+        look = mouth_look(frame, affine, mouth, width, self.crop_size, landmarks)
         record = FaceFrame(
             index=index,
             valid=True,
@@ -288,6 +290,8 @@ class FaceTracker:
             detected=detected,
             track_id=-1 if self._chosen is None else int(self._chosen),
             faces=faces,
+            mouth_detail=look.detail,
+            mouth_inside=look.inside,
         )
         self._hold = record
         return record

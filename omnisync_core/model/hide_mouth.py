@@ -12,8 +12,9 @@ What fills the hidden region (``DiTConfig.hide_fill``):
   removed the copying but left a smeared mouth: the model had to invent lips it never saw.
 - "reference": the mouth of one reference frame (:class:`MouthReference`), moved and scaled onto each
   frame's mouth position. Every frame shows the same lips and teeth, so the look is there but the motion
-  is not. In training the reference is a random frame of the source segment; at inference it is the
-  clip's first fully detected face (:func:`reference_frame`), for the CLI, the stream and the nodes alike.
+  is not. In training the reference is a random frame of the source segment; at inference it is a
+  fully detected face with its mouth open on a bright inside and in focus (:func:`reference_frame`), for the
+  CLI, the stream and the nodes alike.
 
 Each frame is hidden on its own, so the CLI's windows, the ComfyUI nodes' whole clip and the training
 segments all see the same thing. It works on any latent (pixel-unshuffled or VAE): only positions in
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -136,10 +138,28 @@ def needs_reference(config) -> bool:
     return bool(config.hide_source_mouth) and config.hide_fill == "reference"
 
 
-def reference_frame(edit_weight) -> int:  # [T] array-like -> frame index
-    """The clip's reference frame: the first frame with the highest edit weight (a detected face). The CLI,
-    the streaming pipeline and the ComfyUI nodes all pick it this way, so they make the same frames."""
-    weights = torch.as_tensor(edit_weight, dtype=torch.float32).reshape(-1)
-    if weights.numel() == 0:
+def reference_frame(track) -> int:  # FaceTrack (edit_weight, mouth_detail, mouth_inside [T] or None) -> frame index
+    """The clip's reference frame, whose mouth fills the hidden source mouth and whose lips the target lip
+    points start from. Among the frames with the highest edit weight (a detected face), the open mouths whose
+    inside is at least as bright as their median (``face/mouth_look.py``: teeth rather than a dark cavity,
+    since every new opening of a dub shows the reference's inside), and of those the one of median mouth
+    detail: a typical, focused frame rather than the most blurred or the sharpest. With fewer than 3 open
+    mouths, the median detail of all candidates; for tracks without mouth detail, or fewer than 3
+    candidates, the first of them. The CLI, the streaming pipeline and the ComfyUI nodes all pick it this
+    way, so they make the same frames."""
+    weights = np.asarray(track.edit_weight, np.float32).reshape(-1)
+    if weights.size == 0:
         return 0
-    return int(torch.nonzero(weights == weights.max())[0, 0].item())
+    candidates = np.flatnonzero(weights == weights.max())
+    detail = getattr(track, "mouth_detail", None)
+    if detail is None or len(candidates) < 3:
+        return int(candidates[0])
+    pool = candidates
+    inside = getattr(track, "mouth_inside", None)
+    if inside is not None:
+        inside = np.asarray(inside, np.float64)
+        open_ = candidates[np.isfinite(inside[candidates])]
+        if len(open_) >= 3:  # the brighter half of the open mouths
+            pool = open_[inside[open_] >= np.median(inside[open_])]
+    order = np.argsort(np.asarray(detail, np.float64)[pool], kind="stable")
+    return int(pool[order[(len(order) - 1) // 2]])

@@ -104,7 +104,7 @@ def lips_for(track, fps, motion=None, wav=None, phonemes: list | None = None, st
         motion = retimed(motion, fps, frames)
     if strength * gain != 1.0:
         motion = with_strength(motion, strength * gain, rest)
-    return track_lips(track, motion.values, reference_frame(track.edit_weight))
+    return track_lips(track, motion.values, reference_frame(track))
 
 
 def draw_lip_maps(points: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:  # [T, P, 2] crop px -> [T, 3, S, S]
