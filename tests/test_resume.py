@@ -73,3 +73,52 @@ def test_resume_with_the_starter_model_is_bit_identical(tmp_path, media):
     a, b = read_frames(whole), read_frames(resumed)
     assert a.shape == b.shape == (40, 288, 360, 3) and np.array_equal(a, b)
     assert sum(int(name.split("-")[2].split(".")[0]) for name in kept if name.startswith("seg-")) < 40
+
+
+def test_resume_with_subtitles_continues_the_interrupted_run(tmp_path, monkeypatch):
+    """``omnisync run --subtitles --resume``: the lip-sync goes to a hidden file beside OUT before the
+    subtitles are muxed in; its name is fixed, so a second run finds the first one's finished frames."""
+    import omnisync_core.pipeline as pipeline
+    from omnisync_core import cli
+    from omnisync_core.resume import ResumeJournal
+
+    video = make_video(tmp_path / "v.mp4", 25, 1.0)  # no face: quick
+    line = "Good morning, and welcome to the show."
+    out, whole = tmp_path / "out.mp4", tmp_path / "whole.mp4"
+
+    def run(target: Path) -> int:
+        return cli.main(["run", "--video", str(video), "--text", line, "--subtitles", "--out", str(target),
+                         "--model", "none", "--preset", "ultrafast", "--resume"])  # fmt: skip
+
+    assert run(whole) == 0
+    real = pipeline.run_file
+
+    def pressed_ctrl_c(*args, **kwargs):  # the user stops the run after the tracking and 40 frames of lip-sync
+        seen = {"n": 0}
+
+        def cancelled() -> bool:
+            seen["n"] += 1
+            if seen["n"] > 25 + 40:
+                raise KeyboardInterrupt
+            return False
+
+        return real(*args, **kwargs, cancelled=cancelled)
+
+    monkeypatch.setattr(pipeline, "run_file", pressed_ctrl_c)
+    assert run(out) == 130 and not out.exists()
+    kept = journal_folder(tmp_path / ".out.mp4.nosubs.mp4")
+    assert any(p.name.startswith("seg-") for p in kept.iterdir())
+    monkeypatch.setattr(pipeline, "run_file", real)
+    replayed = {"n": 0}
+    frames = ResumeJournal.frames
+
+    def counted(self):
+        for frame in frames(self):
+            replayed["n"] += 1
+            yield frame
+
+    monkeypatch.setattr(ResumeJournal, "frames", counted)
+    assert run(out) == 0
+    assert replayed["n"] >= 25  # the second run continued from the first one's frames
+    assert np.array_equal(read_frames(out), read_frames(whole))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "v.mp4", "whole.mp4"]  # no hidden leftovers

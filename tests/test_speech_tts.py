@@ -97,8 +97,7 @@ def test_clear_errors(kwargs, message):
 
 
 def test_threads_get_their_own_speech():
-    """eSpeak NG is one global engine: concurrent calls must not mix their audio or timings. (Its output
-    differs by a few samples between calls, so the test compares phonemes and lengths, not bits.)"""
+    """eSpeak NG is one global engine: concurrent calls must not mix their audio or timings."""
     texts = ["One two three four.", "Completely different words here, and more of them."]
     alone = [synthesize(t) for t in texts]
     results: dict = {}
@@ -114,8 +113,22 @@ def test_threads_get_their_own_speech():
         t.join()
     for i in range(2):
         for speech in results[i]:
-            assert [p.phoneme for p in speech.phonemes] == [p.phoneme for p in alone[i].phonemes]
-            assert abs(len(speech.waveform) - len(alone[i].waveform)) < 0.01 * len(alone[i].waveform)
+            assert speech.phonemes == alone[i].phonemes and np.array_equal(speech.waveform, alone[i].waveform)
+
+
+def test_the_same_text_always_gives_the_same_samples():
+    """eSpeak NG carries state from one utterance to the next (the same text twice in a row came out a few
+    samples apart, its phonemes moved); every call now speaks on a fresh instance, so the same text, voice,
+    rate and pitch give the same samples whatever was spoken before (a resumed `run --text` finds its
+    speech unchanged, a ComfyUI graph queued twice makes the same video)."""
+    line = "Good morning, and welcome to the show."
+    first = synthesize(line)
+    again = [synthesize(line) for _ in range(2)]
+    synthesize("Ganz andere Worte, schnell gesprochen.", voice="de", rate=300, pitch=80)
+    again.append(synthesize(line))
+    for speech in again:
+        assert np.array_equal(speech.waveform, first.waveform)
+        assert speech.phonemes == first.phonemes and speech.words == first.words
 
 
 def omnisync(*args):
@@ -178,5 +191,4 @@ def test_another_user_of_the_same_library_changes_nothing():
     sink = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)(lambda *a: 0)
     other.espeak_SetSynthCallback(sink)
     after = synthesize("Pie shoe.")
-    assert [p.phoneme for p in after.phonemes] == [p.phoneme for p in before.phonemes]
-    assert abs(after.duration - before.duration) < 0.02
+    assert after.phonemes == before.phonemes and np.array_equal(after.waveform, before.waveform)

@@ -226,10 +226,10 @@ def _speech(args: argparse.Namespace):
 
 
 def _run_with_subtitles(args, audio, phonemes, words, settings, progress):
-    """The lip-sync into a hidden file beside --out, then its streams copied with the subtitle track
-    into --out (atomically); --srt writes the same cues."""
+    """The lip-sync into a hidden file beside --out (``.OUT.nosubs.mp4``), then its streams copied with the
+    subtitle track into --out (atomically); --srt writes the same cues. The hidden file's name is fixed, so
+    that with --resume an interrupted run's finished frames (kept beside it) are found again."""
     import os
-    import tempfile
     from pathlib import Path
 
     from ..filemode import atomic_file
@@ -237,8 +237,7 @@ def _run_with_subtitles(args, audio, phonemes, words, settings, progress):
     from ..speech.subtitles import cues_from_words, fit_cues, mux_subtitles, srt_text
 
     out = Path(args.out)
-    fd, plain = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".nosubs.mp4", dir=out.parent or ".")
-    os.close(fd)
+    plain = out.parent / f".{out.name}.nosubs.mp4"
     try:
         settings.overwrite = True  # the hidden file is ours; --out itself was checked before
         report = run_file(args.video, audio, plain, settings, progress=progress, phonemes=phonemes)

@@ -179,23 +179,45 @@ class _Engine:
                 i += 1
             return found
 
+    def _stop(self) -> None:
+        """Close the instance (its memory freed, the private copy unloaded): the next call starts a fresh one."""
+        lib, self.lib = self.lib, None
+        if lib is None:
+            return
+        lib.espeak_Terminate()
+        if hasattr(lib, "_handle") and os.name != "nt":
+            import _ctypes
+
+            _ctypes.dlclose(lib._handle)
+
     def synthesize(self, text: str, voice: str, rate: int, pitch: int) -> Raw:
-        """Speak ``text`` with the eSpeak NG voice ``voice`` (an identifier, with an optional +variant)."""
+        """Speak ``text`` with the eSpeak NG voice ``voice`` (an identifier, with an optional +variant).
+
+        Every call speaks on a freshly started instance: eSpeak NG keeps state from one utterance to the next
+        (the same text spoken twice in a row comes out a few samples longer or shorter, its phonemes moved),
+        so the same text, voice, rate and pitch always give the same samples, whatever was spoken before
+        (a resumed run finds its speech unchanged; a ComfyUI graph run twice gives the same video)."""
         with self.lock:
-            lib = self._start()
-            if lib.espeak_SetVoiceByName(voice.encode()) != EE_OK:
-                raise OmniSyncError(f"eSpeak NG cannot load the voice '{voice}'; see `omnisync tts --list-voices`")
-            lib.espeak_SetParameter(RATE, int(rate), 0)
-            lib.espeak_SetParameter(PITCH, int(pitch), 0)
-            self._chunks, self._events = [], []
-            data = text.encode("utf-8")
-            status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, CHARS_UTF8 | ENDPAUSE, None, None)
-            lib.espeak_Synchronize()
-            chunks, events, self._chunks, self._events = self._chunks, self._events, [], []
-            if status != EE_OK:
-                raise OmniSyncError(f"eSpeak NG could not speak the text (error {status})")
-            samples = np.frombuffer(b"".join(chunks), dtype=np.int16).copy()
-            return Raw(samples, self.sample_rate, events)
+            self._stop()
+            try:
+                return self._speak(self._start(), text, voice, rate, pitch)
+            finally:
+                self._stop()
+
+    def _speak(self, lib: ctypes.CDLL, text: str, voice: str, rate: int, pitch: int) -> Raw:
+        if lib.espeak_SetVoiceByName(voice.encode()) != EE_OK:
+            raise OmniSyncError(f"eSpeak NG cannot load the voice '{voice}'; see `omnisync tts --list-voices`")
+        lib.espeak_SetParameter(RATE, int(rate), 0)
+        lib.espeak_SetParameter(PITCH, int(pitch), 0)
+        self._chunks, self._events = [], []
+        data = text.encode("utf-8")
+        status = lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, CHARS_UTF8 | ENDPAUSE, None, None)
+        lib.espeak_Synchronize()
+        chunks, events, self._chunks, self._events = self._chunks, self._events, [], []
+        if status != EE_OK:
+            raise OmniSyncError(f"eSpeak NG could not speak the text (error {status})")
+        samples = np.frombuffer(b"".join(chunks), dtype=np.int16).copy()
+        return Raw(samples, self.sample_rate, events)
 
 
 def _languages(pointer: int | None) -> tuple[str, ...]:
