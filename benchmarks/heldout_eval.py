@@ -104,12 +104,15 @@ LAGS = list(range(-6, 7))  # the mean correlation curve: lags in frames, > 0 = a
 
 
 def run_one(video: Path, audio: Path, out: Path, model: str, sampler: dict, backend: str,
-            motion_strength: float = 1.0) -> tuple[int, float]:  # fmt: skip
+            motion_strength: float = 1.0, exact: bool = False) -> tuple[int, float]:  # fmt: skip
+    """One `run_file`; ``exact``: a lossless encode (crf 0), so the measured frames are the generated ones and a
+    second run measures the same (x264 at a lossy crf does not always encode the same frames alike)."""
     from omnisync_core.pipeline import RunSettings, run_file
     from omnisync_core.timeline import LengthPolicy
 
     settings = RunSettings(model=model, sampler=dict(sampler), backend=backend, length_policy=LengthPolicy.TRIM,
-                           overwrite=True, device="cpu", dtype="fp32", motion_strength=motion_strength)  # fmt: skip
+                           overwrite=True, device="cpu", dtype="fp32", motion_strength=motion_strength,
+                           crf=0 if exact else 18)  # fmt: skip
     started = time.perf_counter()
     report = run_file(video, audio, out, settings)
     return report.frames, time.perf_counter() - started
@@ -228,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="scale the mouth motion made from the speech (models that draw a given mouth)")
     parser.add_argument("--seconds", type=float, help="use only the first SECONDS of every clip and speech "
                         "(copies in OUT/inputs; a quicker run on a busy machine)")  # fmt: skip
+    parser.add_argument("--exact", action="store_true", help="encode the outputs losslessly, so that two runs of "
+                        "the same code measure the same figures (the default encode is what users get, and x264 "
+                        "does not always repeat itself: per-dub figures move by a few hundredths)")  # fmt: skip
     parser.add_argument("--reuse-videos", action="store_true",
                         help="measure videos already in OUT/videos again instead of generating them")  # fmt: skip
     args = parser.parse_args(argv)
@@ -252,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse_videos and pred.is_file():
             frames, seconds = None, None
         else:
-            frames, seconds = run_one(clip, dub, pred, args.model, sampler, args.backend, args.motion_strength)
+            frames, seconds = run_one(clip, dub, pred, args.model, sampler, args.backend, args.motion_strength,
+                                       args.exact)
         dubbed = evaluate_files(pred, clip, audio=dub).to_json()
         row = {"clip": job.clip, "audio": job.dub, "frames": frames or dubbed["frames"],
                "seconds": round(seconds, 2) if seconds else None,
@@ -261,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if job.own_audio and not args.no_resynth:
             pred_own = out / "videos" / f"{stem}__resynth.mp4"
             if not (args.reuse_videos and pred_own.is_file()):
-                run_one(clip, clip, pred_own, args.model, sampler, args.backend, args.motion_strength)
+                run_one(clip, clip, pred_own, args.model, sampler, args.backend, args.motion_strength, args.exact)
             own = evaluate_files(pred_own, clip, reference=clip).to_json()
             row["resynth"] = {k: own[k] for k in RESYNTH_KEYS}
         rows.append(row)
