@@ -21,11 +21,11 @@ import numpy as np
 from ..cancel import check
 from ..errors import OmniSyncError
 from ..face.dlib_hog import dlib_model_path
+from ..face.mouth_look import INNER_LIP_PAIRS
 
 MOUTH = slice(48, 68)  # outer lips 48-59 + inner lips 60-67: 20 points
 EYE_OUTER = (36, 45)  # outer eye corners, the scale reference ("inter-ocular distance")
 MOUTH_CORNERS = (48, 54)
-INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip, left to right
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from .align import crop_image, transform_points
 BOX = 0.3  # half side of the mouth box, in face widths
 OPEN = 0.04  # the inner lips' mean gap, in face widths, from which a mouth counts as open
 INNER = slice(60, 68)  # 68-point inner lip contour
-INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip, left to right
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner lip, left to right (also the metrics')
 
 
 class MouthLook(NamedTuple):
@@ -60,7 +60,7 @@ def _inside(grey: np.ndarray, affine: np.ndarray, width: float, landmarks: np.nd
     if landmarks is None or not np.isfinite(landmarks).all() or width <= 0:
         return float("nan")
     points = transform_points(np.asarray(landmarks, np.float32), affine)  # [68, 2] crop px
-    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in INNER_PAIRS])
+    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in INNER_LIP_PAIRS])
     if gap < OPEN * width:
         return float("nan")
     mask = np.zeros(grey.shape, np.uint8)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 _ARRAYS = ("valid", "scores", "boxes", "kps", "affines", "mouth_centre", "face_width", "edit_weight")
-_OPTIONAL = ("landmarks", "mouth_detail", "mouth_inside")  # per-frame arrays a track may lack (None)
+_LOOK = ("mouth_detail", "mouth_inside")  # face/mouth_look.py per frame; JSON null for NaN
+_OPTIONAL = ("landmarks", *_LOOK)  # per-frame arrays a track may lack (None)
 
 
 def edit_weights(valid: np.ndarray, fade: int) -> np.ndarray:
@@ -138,7 +139,7 @@ class FaceTrack:
     def to_dict(self) -> dict:
         out = {name: getattr(self, name).tolist() for name in _ARRAYS}
         out["landmarks"] = None if self.landmarks is None else np.nan_to_num(self.landmarks, nan=-1).tolist()
-        for name in ("mouth_detail", "mouth_inside"):  # NaN (a closed mouth) is stored as null
+        for name in _LOOK:  # NaN (a closed mouth) is stored as null
             value = getattr(self, name)
             out[name] = None if value is None else [None if not np.isfinite(v) else float(v) for v in value]
         out["crop_size"] = self.crop_size
@@ -156,7 +157,7 @@ class FaceTrack:
         if landmarks is not None:
             landmarks = np.asarray(landmarks, np.float32)
             landmarks[landmarks == -1] = np.nan
-        look = {name: data.get(name) for name in ("mouth_detail", "mouth_inside")}  # absent from older tracks
+        look = {name: data.get(name) for name in _LOOK}  # absent from older tracks
         return cls(
             **arrays,
             landmarks=landmarks,
