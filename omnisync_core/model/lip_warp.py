@@ -13,6 +13,12 @@ mouth's own frame instead (corner to corner, so a tilted head tilts it too, :fun
 under the upper lip moves with the upper lip unstretched, what lies above the lower lip with the lower
 lip, as teeth do with their jaws, and the gap a wider opening leaves between them is the mouth's dark
 cavity (:func:`cavity_colour`): what no warp can show. The model draws the rest.
+
+Closing works the other way: the source's lips close over its teeth. That needs the source's inner lip points
+on the lip edge, where landmark detectors often put them on the teeth (``model/lip_edges.py`` moves them
+back), the target's inner lips kept apart by at least :data:`MIN_GAP` (lips asked to meet or cross would
+otherwise fold the mesh across the source's opening), and a nearly closed opening shown as the shadow between
+the lips rather than the edges of the teeth (:data:`SHADOW_GAP`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ UPPER = (12, 13, 14, 15, 16)  # inner upper lip 60-64, left to right
 LOWER = (12, 19, 18, 17, 16)  # inner lower lip 60, 67-65, 64, left to right
 CAVITY = (0.22, 0.09, 0.08)  # RGB 0..1 of a mouth's dark inside, when the source shows none to take
 CAVITY_EDGE = 1.5  # px over which the cavity fades in from the teeth / lips
+SHADOW_GAP = 0.05  # face widths: a target opening narrower than this is partly the shadow between the lips
+MIN_GAP = 0.5  # px: a target's inner lips are held at least this far apart (the mesh needs them distinct)
+PAIRED = ((13, 19), (14, 18), (15, 17))  # inner upper 61-63 over inner lower 67-65
 
 
 def _ring(points: np.ndarray, width: float) -> np.ndarray:  # [P, 2] -> [R, 2] fixed points around them
@@ -56,6 +65,21 @@ def _inner_lips(points: np.ndarray, u: np.ndarray):  # -> v of the upper and low
     return curve(UPPER), curve(LOWER)
 
 
+def _apart(points: np.ndarray) -> np.ndarray:  # [P, 2] -> [P, 2]
+    """The points with each inner upper lip point at least :data:`MIN_GAP` above the inner lower one under it (in
+    the mouth's frame), moved apart about their middle. A closed or crossed target (the motion may ask the lips
+    past each other) otherwise puts upper and lower points on top of each other, and the mesh's triangles then
+    reach across the source's opening and show its teeth between lips that meet."""
+    _, _, down, _ = _mouth_frame(points)
+    out = points.copy()
+    for upper, lower in PAIRED:
+        gap = float((points[lower] - points[upper]) @ down)
+        if gap < MIN_GAP:
+            shift = (MIN_GAP - gap) / 2 * down
+            out[upper], out[lower] = points[upper] - shift, points[lower] + shift
+    return out
+
+
 def _pixel_centres(size: int) -> np.ndarray:  # -> [S*S, 2] (x, y) crop px, row by row
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     return np.stack([xs.ravel(), ys.ravel()], axis=1)
@@ -71,9 +95,11 @@ def _opening(points: np.ndarray, pixels: np.ndarray):
     return u, v, up, lo, (u > 0) & (u < length) & (v > up) & (v < lo)
 
 
-def _interior(src: np.ndarray, dst: np.ndarray, pixels: np.ndarray):
+def _interior(src: np.ndarray, dst: np.ndarray, pixels: np.ndarray, width: float):
     """Inside the target's opening: where each pixel reads the source [N, 2] and how much of it is cavity [N]
-    (0..1), for the pixels [N, 2] given; those outside the opening get NaN."""
+    (0..1), for the pixels [N, 2] given; those outside the opening get NaN. Lips that nearly meet show the dark
+    between them rather than teeth: a mouth open less than :data:`SHADOW_GAP` face widths (the inner lips' mean
+    gap) shows that much cavity all along its opening."""
     length = _mouth_frame(dst)[3]
     s_origin, s_along, s_down, s_length = _mouth_frame(src)
     u, v, up, lo, inside = _opening(dst, pixels)
@@ -86,7 +112,10 @@ def _interior(src: np.ndarray, dst: np.ndarray, pixels: np.ndarray):
     beyond = np.where(upper, d_up, d_lo) - half
     read = s_origin + us[:, None] * s_along + vs[:, None] * s_down
     read[~inside] = np.nan
-    cavity = np.where(inside, np.clip(beyond / CAVITY_EDGE, 0, 1), np.nan)
+    down = _mouth_frame(dst)[2]
+    gap = np.mean([(dst[lower] - dst[upper]) @ down for upper, lower in PAIRED])  # the mouth's opening, px
+    shadow = float(np.clip(1 - gap / (SHADOW_GAP * width), 0, 1))
+    cavity = np.where(inside, np.maximum(np.clip(beyond / CAVITY_EDGE, 0, 1), shadow), np.nan)
     return read, cavity
 
 
@@ -107,6 +136,7 @@ def warp_and_cavity(source_points: np.ndarray, target_points: np.ndarray, width:
     src, dst = np.asarray(source_points, np.float64), np.asarray(target_points, np.float64)
     if not (np.isfinite(src).all() and np.isfinite(dst).all()) or not np.isfinite(width) or width <= 0:
         return None
+    dst = _apart(dst)
     ring = _ring(np.concatenate([src, dst]), width)
     dst_mesh, src_mesh = np.concatenate([dst, ring]), np.concatenate([src, ring])
     tri = Delaunay(dst_mesh)
@@ -119,7 +149,7 @@ def warp_and_cavity(source_points: np.ndarray, target_points: np.ndarray, width:
     bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], axis=1)  # [N, 3]
     corners = src_mesh[tri.simplices[simplex[inside]]]  # [N, 3, 2]
     grid[inside] = np.einsum("ni,nij->nj", bary, corners)
-    read, cavity = _interior(src, dst, pixels)
+    read, cavity = _interior(src, dst, pixels, float(width))
     opening = np.isfinite(cavity)
     grid[opening] = read[opening]
     return grid.reshape(size, size, 2), np.nan_to_num(cavity, nan=0.0).reshape(size, size).astype(np.float32)
@@ -147,20 +177,25 @@ def warp_crops(
     face_width: np.ndarray,  # [T] crop px
 ) -> torch.Tensor:  # [T, 3, S, S]
     """Each crop with its lips and jaw moved from ``source_points`` to ``target_points``, and the cavity a
-    wider opening leaves painted in (:func:`cavity_colour`)."""
+    wider opening leaves painted in (:func:`cavity_colour`). The source's inner lip points are first moved off
+    any teeth they sit on to the lip edge seen in the crop (``model/lip_edges.py``), so a mouth asked to close
+    closes its lips over the teeth instead of keeping a band of them."""
+    from .lip_edges import lip_edges
+
     out = crops.clone()
     size = crops.shape[-1]
     for t in range(crops.shape[0]):
-        warped = warp_and_cavity(source_points[t], target_points[t], float(face_width[t]), size)
+        source = lip_edges(crops[t].float().numpy(), source_points[t])  # [P, 2] crop px
+        warped = warp_and_cavity(source, target_points[t], float(face_width[t]), size)
         if warped is None:
             continue
         grid, cavity = warped
         norm = torch.from_numpy(grid / size * 2 - 1).float()[None]  # [1, S, S, 2] in -1..1 (align_corners False)
         moved = F.grid_sample(crops[t : t + 1].float(), norm, mode="bicubic", padding_mode="border",
                               align_corners=False)[0].clamp(0, 1)  # fmt: skip
-        if cavity.any():  # the target opens wider than the source somewhere: paint the cavity there
+        if cavity.any():  # the target opens wider than the source, or nearly shut: paint the cavity there
             alpha = torch.from_numpy(cavity)[None]  # [1, S, S]
-            dark = cavity_colour(crops[t], np.asarray(source_points[t], np.float64)).float().view(3, 1, 1)
+            dark = cavity_colour(crops[t], np.asarray(source, np.float64)).float().view(3, 1, 1)
             moved = moved * (1 - alpha) + dark * alpha
         out[t] = moved.to(crops.dtype)
     return out
