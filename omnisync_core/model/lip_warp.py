@@ -27,6 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..face.mouth_look import INNER_LIP_PAIRS
+from ..motion.measure import SHAPE_POINTS
+
 RING_POINTS = 16
 RING_MARGIN = 0.3  # ring radius beyond the points' extent, in face widths
 CORNERS = (12, 16)  # inner lip corners 60 and 64 within SHAPE_POINTS
@@ -36,7 +39,7 @@ CAVITY = (0.22, 0.09, 0.08)  # RGB 0..1 of a mouth's dark inside, when the sourc
 CAVITY_EDGE = 1.5  # px over which the cavity fades in from the teeth / lips
 SHADOW_GAP = 0.05  # face widths: a target opening narrower than this is partly the shadow between the lips
 MIN_GAP = 0.5  # px: a target's inner lips are held at least this far apart (the mesh needs them distinct)
-PAIRED = ((13, 19), (14, 18), (15, 17))  # inner upper 61-63 over inner lower 67-65
+PAIRED = tuple((SHAPE_POINTS.index(a), SHAPE_POINTS.index(b)) for a, b in INNER_LIP_PAIRS)  # 61-63 over 67-65
 
 
 def _ring(points: np.ndarray, width: float) -> np.ndarray:  # [P, 2] -> [R, 2] fixed points around them

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OmniSyncError
+from ..face.mouth_look import INNER_LIP_PAIRS
 from .measure import SHAPE_POINTS
 
 COMPONENTS = ("opening", "width", "jaw", "rounding", "smile", "asymmetry")
@@ -43,7 +44,7 @@ def measurement_matrix() -> np.ndarray:
     def add(row: int, landmark: int, axis: int, weight: float) -> None:
         e[row, _index(landmark), axis] += weight
 
-    for upper, lower in ((61, 67), (62, 66), (63, 65)):  # opening: inner lower minus inner upper lip
+    for upper, lower in INNER_LIP_PAIRS:  # opening: inner lower minus inner upper lip
         add(0, lower, y, 1 / 3)
         add(0, upper, y, -1 / 3)
     add(1, 54, x, 1.0)  # width: corner to corner
