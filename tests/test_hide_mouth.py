@@ -196,13 +196,21 @@ def test_a_reference_model_needs_its_reference():
         preset("tiny", hide_fill="blur")
 
 
-def _track(weights, detail=None, inside=None):
+def _track(weights, detail=None, inside=None, mouth_width=None):
+    """A track with these per-frame measures; ``mouth_width`` (over a face 100 px wide) gives it landmarks."""
     from types import SimpleNamespace
 
     def arr(v):
         return None if v is None else np.array(v, np.float32)
 
-    return SimpleNamespace(edit_weight=arr(weights), mouth_detail=arr(detail), mouth_inside=arr(inside))
+    landmarks = None
+    if mouth_width is not None:
+        landmarks = np.zeros((len(weights), 68, 2), np.float32)
+        landmarks[:, 16, 0] = 100.0  # jaw corners 0 and 16: the face width
+        landmarks[:, 48, 0] = 50 - np.asarray(mouth_width, np.float32) * 50  # lip corners 48 and 54
+        landmarks[:, 54, 0] = 50 + np.asarray(mouth_width, np.float32) * 50
+    return SimpleNamespace(edit_weight=arr(weights), mouth_detail=arr(detail), mouth_inside=arr(inside),
+                           landmarks=landmarks)  # fmt: skip
 
 
 def test_the_reference_frame_is_a_focused_open_mouth_with_a_bright_inside():
@@ -223,6 +231,23 @@ def test_the_reference_frame_is_a_focused_open_mouth_with_a_bright_inside():
     # tracks made without mouth detail, or too few candidates to take a median of: the first whole face
     assert reference_frame(_track([0, 0, 0.5, 1, 1, 0.5])) == 3
     assert reference_frame(_track([0, 1, 1], [0, 5, 1], [nan, 0.9, 0.1])) == 1
+
+
+def test_the_reference_frame_is_not_a_broad_smile():
+    """A broad smile, whose dark mouth corners every narrower mouth of a dub would carry (retalk_face4: dark
+    blobs at the mouth corners), is passed over for a mouth of typical width, however bright its inside."""
+    nan = float("nan")
+    weights = [1] * 9
+    detail = [5, 1, 6, 5, 3, 2, 8, 4, 7]
+    inside = [0.9, 0.1, 0.5, nan, 0.3, 0.6, nan, 0.4, 0.8]
+    width = [0.45, 0.36, 0.38, 0.37, 0.38, 0.37, 0.39, 0.38, 0.44]  # frames 0 and 8 smile
+    # without widths the brighter half of the open mouths is 0, 2, 5, 8 (inside >= 0.45), details 5 6 2 7 -> 0
+    assert reference_frame(_track(weights, detail, inside)) == 0
+    # typical widths (25th-75th percentile, 0.37-0.39) are frames 2-7; open among them 2, 4, 5, 7, the brighter
+    # half 2 and 5 (inside >= 0.45), details 6 and 2 -> the lower median, frame 5
+    assert reference_frame(_track(weights, detail, inside, width)) == 5
+    # frames without landmarks are not of typical width; too few of typical width: the rule is not applied
+    assert reference_frame(_track(weights, detail, inside, [nan] * 7 + [0.37, 0.38])) == 0
     assert reference_frame(_track([0.0, 0.0], [1, 2])) == 0 and reference_frame(_track([])) == 0
 
 

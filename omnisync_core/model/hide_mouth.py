@@ -37,6 +37,9 @@ from ..sampling import to_latent_px
 # The fill's Gaussian, in crop sides (face crops are normalised: a face is about half the crop wide); a
 # fixed size, so a frame's fill never depends on the other frames it is batched with.
 FILL_SIGMA = 0.16
+# The reference's mouth width lies between these percentiles of the clip's (renderer card, "The reference of
+# typical width").
+TYPICAL_WIDTH = (25, 75)
 
 
 def hide_mouth(
@@ -138,15 +141,29 @@ def needs_reference(config) -> bool:
     return bool(config.hide_source_mouth) and config.hide_fill == "reference"
 
 
+def mouth_widths(track) -> np.ndarray | None:  # FaceTrack (landmarks [T, 68, 2] or None) -> [T] or None
+    """Each frame's mouth width (outer lip corners 48-54) over its face width (jaw corners 0-16); NaN where the
+    landmarks are missing, None for tracks without landmarks."""
+    points = getattr(track, "landmarks", None)
+    if points is None:
+        return None
+    points = np.asarray(points, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mouth = np.linalg.norm(points[:, 54] - points[:, 48], axis=-1)  # [T]
+        return mouth / np.linalg.norm(points[:, 16] - points[:, 0], axis=-1)
+
+
 def reference_frame(track) -> int:  # FaceTrack (edit_weight, mouth_detail, mouth_inside [T] or None) -> frame index
     """The clip's reference frame, whose mouth fills the hidden source mouth and whose lips the target lip
-    points start from. Among the frames with the highest edit weight (a detected face), the open mouths whose
+    points start from. Among the frames with the highest edit weight (a detected face), those whose mouth is
+    of typical width (between the clip's :data:`TYPICAL_WIDTH` percentiles: not a broad smile, whose dark
+    mouth corners every narrower mouth of a dub would carry, nor a pucker); of those the open mouths whose
     inside is at least as bright as their median (``face/mouth_look.py``: teeth rather than a dark cavity,
     since every new opening of a dub shows the reference's inside), and of those the one of median mouth
-    detail: a typical, focused frame rather than the most blurred or the sharpest. With fewer than 3 open
-    mouths, the median detail of all candidates; for tracks without mouth detail, or fewer than 3
-    candidates, the first of them. The CLI, the streaming pipeline and the ComfyUI nodes all pick it this
-    way, so they make the same frames."""
+    detail: a typical, focused frame rather than the most blurred or the sharpest. With fewer than 3 of typical
+    width, all candidates; with fewer than 3 open mouths, the median detail of all; for tracks without mouth
+    detail, or fewer than 3 candidates, the first of them. The CLI, the streaming pipeline and the ComfyUI nodes
+    all pick it this way, so they make the same frames."""
     weights = np.asarray(track.edit_weight, np.float32).reshape(-1)
     if weights.size == 0:
         return 0
@@ -154,6 +171,12 @@ def reference_frame(track) -> int:  # FaceTrack (edit_weight, mouth_detail, mout
     detail = getattr(track, "mouth_detail", None)
     if detail is None or len(candidates) < 3:
         return int(candidates[0])
+    widths = mouth_widths(track)
+    if widths is not None and np.isfinite(widths[candidates]).sum() >= 3:
+        low, high = np.nanpercentile(widths[candidates], TYPICAL_WIDTH)
+        typical = candidates[(widths[candidates] >= low) & (widths[candidates] <= high)]
+        if len(typical) >= 3:
+            candidates = typical
     pool = candidates
     inside = getattr(track, "mouth_inside", None)
     if inside is not None:
