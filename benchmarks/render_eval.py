@@ -111,7 +111,7 @@ def evaluate_clip(loaded, name, frames, variants, guidance, steps, sheets: Path 
     from omnisync_core.model.lip_warp import warp_crops
     from omnisync_core.motion.measure import shapes_from_track
     from omnisync_core.motion.sources import motion_from_shapes
-    from omnisync_core.streaming import crop_lips
+    from omnisync_core.streaming import crop_lips, crop_nose
 
     cfg = loaded.config
     info, track, crops, wav = load_clip(name, frames, cfg.crop_size)
@@ -122,12 +122,13 @@ def evaluate_clip(loaded, name, frames, variants, guidance, steps, sheets: Path 
     features = features_for(wav, loaded.audio_spec)
     audio = frame_windows(features, info.fps, len(crops), cfg.audio_window, 0)
     mouth, width = torch.from_numpy(track.mouth_centre), torch.from_numpy(np.asarray(track.face_width, np.float32))
-    ref_lips = crop_lips(track, ref)
-    reference = encode_reference(loaded, crops[ref], mouth[ref], width[ref], "cpu", ref_lips)
+    ref_lips, nose = crop_lips(track, ref), torch.from_numpy(crop_nose(track))
+    reference = encode_reference(loaded, crops[ref], mouth[ref], width[ref], "cpu", ref_lips, nose[ref])
     space = loaded.latent_space
-    hidden = space.decode(prepare_source(cfg, space.encode(crops)[None], mouth[None], width[None], reference)[0])
+    hidden = space.decode(prepare_source(cfg, space.encode(crops)[None], mouth[None], width[None], reference,
+                                         nose[None])[0])  # fmt: skip
     hidden = hidden.float().clamp(0, 1)
-    warped = warp_crops(hidden, pasted_lips(reference, mouth, width).numpy(), lips, width.numpy()).clamp(0, 1)
+    warped = warp_crops(hidden, pasted_lips(reference, mouth, width, nose).numpy(), lips, width.numpy()).clamp(0, 1)
     keep = torch.from_numpy(valid)
     m, w = track.mouth_centre[valid], np.asarray(track.face_width)[valid]
     result = {"frames": int(valid.sum()), "hidden": scores(hidden[keep], crops[keep], m, w),
@@ -140,7 +141,7 @@ def evaluate_clip(loaded, name, frames, variants, guidance, steps, sheets: Path 
                                                        "steps": steps, **extra})  # fmt: skip
         started = time.perf_counter()
         out = generate_crops(loaded, crops, audio, mouth, width, settings, reference=ref, lips=lips,
-                             reference_lips=ref_lips)  # fmt: skip
+                             reference_lips=ref_lips, nose=nose)  # fmt: skip
         elapsed = time.perf_counter() - started
         result[variant] = {**scores(out[keep], crops[keep], m, w), "s_per_frame": elapsed / len(crops)}
         outputs[variant] = out

@@ -8,7 +8,7 @@ from omnisync_core.lipsync import INITS, frame_noise, warped_start
 from omnisync_core.model.hide_mouth import MouthReference, needs_reference, prepare_source, reference_frame
 from omnisync_core.model.lip_map import lips_for, motion_gain
 from omnisync_core.sampling import progressive_init
-from omnisync_core.streaming import crop_lips
+from omnisync_core.streaming import crop_lips, crop_nose
 
 from .runtime import CATEGORY, cancelled, progress_bar
 from .wires import OmniSyncFaces, OmniSyncLatent, OmniSyncModel
@@ -36,19 +36,23 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     track = faces.track
     mouth, width = torch.from_numpy(track.mouth_centre).float(), torch.from_numpy(track.face_width).float()
     z_src = encode_crops(model, faces.crops)
+    nose = crop_nose(track)  # [T, 2] crop px or None
+    nose = None if nose is None else torch.from_numpy(nose)
     ref = None
     if needs_reference(model.loaded.config):  # the clip's reference frame, picked as the CLI picks it
         r = reference_frame(track)
         own = crop_lips(track, r)
+        base = None if nose is None or not torch.isfinite(nose[r]).all() else nose[r : r + 1]
         ref = MouthReference(z_src[r : r + 1], mouth[r : r + 1], width[r : r + 1],
-                             None if own is None else torch.from_numpy(own)[None])  # fmt: skip
-    z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None], ref)[0]  # as trained
+                             None if own is None else torch.from_numpy(own)[None], base)  # fmt: skip
+    z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None], ref,
+                           None if nose is None else nose[None])[0]  # as trained, the reference under each nose
     _, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(seed, i, (c, h, w)) for i in range(z_src.shape[0])])
     z_init = z_src
     if init == "warp" and motion is not None and model.loaded.config.motion_map:  # lips moved to the target first
         lips = lips_for(track, motion.fps, motion, gain=motion_gain(model.loaded.config))  # on the frames' clock
-        z_init = warped_start(model.loaded.latent_space, z_src, ref, mouth, width, lips)
+        z_init = warped_start(model.loaded.latent_space, z_src, ref, mouth, width, lips, nose=nose)
     return OmniSyncLatent(z_src, progressive_init(z_init, noise, tau), float(tau), int(seed), mouth, width, track,
                           None if z_init is z_src else z_init)  # fmt: skip
 

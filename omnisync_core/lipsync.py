@@ -137,17 +137,20 @@ def _check(crops, audio_windows, mouth_centre, face_width, config) -> None:
 
 @torch.no_grad()
 def warped_start(space, z_src: torch.Tensor, reference: MouthReference | None, mouth: torch.Tensor,
-                 width: torch.Tensor, lips, dtype: torch.dtype = torch.float32) -> torch.Tensor:  # fmt: skip
+                 width: torch.Tensor, lips, dtype: torch.dtype = torch.float32,
+                 nose: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """What ``init="warp"`` starts from: the (prepared) source latents [n, C, h, w] with the reference's lips,
-    where the hidden mouth shows them, warped onto the target lip points [n, P, 2] (model/lip_warp.py).
-    Without target points or reference lips it is the source itself."""
+    where the hidden mouth shows them (``nose`` [n, 2]: as :func:`prepare_source` pasted them), warped onto
+    the target lip points [n, P, 2] (model/lip_warp.py). Without target points or reference lips it is the
+    source itself."""
     if lips is None or reference is None or reference.lips is None:
         return z_src
     from .model.hide_mouth import pasted_lips
     from .model.lip_warp import warp_crops
 
     shown = space.decode(z_src.to(dtype)).float().cpu()  # the source as the model sees it
-    moved = warp_crops(shown, pasted_lips(reference, mouth.cpu(), width.cpu()).numpy(), np.asarray(lips),
+    nose = None if nose is None else nose.cpu()
+    moved = warp_crops(shown, pasted_lips(reference, mouth.cpu(), width.cpu(), nose).numpy(), np.asarray(lips),
                        width.cpu().numpy())  # fmt: skip
     return space.encode(moved.to(z_src.device, dtype)).float()
 
@@ -168,16 +171,21 @@ def lip_map_input(config: Any, lips: torch.Tensor | np.ndarray | None, device) -
 
 @torch.no_grad()
 def generate_window(loaded, crops, audio, mouth, width, first_frame, settings, device, dtype, callback,
-                     cancelled, reference: MouthReference | None = None, lips=None) -> torch.Tensor:  # fmt: skip
+                     cancelled, reference: MouthReference | None = None, lips=None,
+                     nose: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """crops [n, 3, S, S] of frames first_frame.. -> new crops [n, 3, S, S] (CPU float32). `reference`: the
-    clip's reference frame (:func:`encode_reference`), for models that fill the source mouth from one;
-    `lips`: the target lip points [n, P, 2] crop px, for models that draw the mouth they are given."""
+    clip's reference frame (:func:`encode_reference`), for models that fill the source mouth from one, pasted
+    to keep each frame's nose base `nose` [n, 2] crop px where it is (``hide_mouth.paste_centres``); `lips`: the
+    target lip points [n, P, 2] crop px, for models that draw the mouth they are given."""
     model, space = loaded.model, loaded.latent_space
     z_src = space.encode(crops.to(device)).float()  # [n, C, h, w]
-    z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None], reference)[0]  # as trained
+    nose_b = None if nose is None else nose[None]
+    z_src = prepare_source(loaded.config, z_src[None], mouth[None], width[None], reference, nose_b)[0]  # as trained
     n, c, h, w = z_src.shape
     noise = torch.stack([frame_noise(settings.seed, first_frame + i, (c, h, w)) for i in range(n)]).to(device)
-    z_init = warped_start(space, z_src, reference, mouth, width, lips, dtype) if settings.init == "warp" else z_src
+    z_init = z_src
+    if settings.init == "warp":
+        z_init = warped_start(space, z_src, reference, mouth, width, lips, dtype, nose)
     x = progressive_init(z_init, noise, settings.tau)  # [n, C, h, w] at sigma = tau
     motion = lip_map_input(loaded.config, lips, device)
     # init "warp": the model also sees the warped source, so what it keeps of its source is the target's shape
@@ -270,15 +278,18 @@ def edit_region_mask(
 
 @torch.no_grad()
 def encode_reference(loaded: Any, crop: torch.Tensor, mouth: torch.Tensor, width: torch.Tensor,
-                     device: torch.device | str = "cpu", lips=None) -> MouthReference | None:  # fmt: skip
+                     device: torch.device | str = "cpu", lips=None, nose=None) -> MouthReference | None:  # fmt: skip
     """The clip's reference frame (crop [3, S, S] 0..1, mouth [2] and width [] crop px; optionally its lip
-    points [P, 2] crop px, for the warp init) as the model's source filling wants it; None for models that
-    do not use one."""
+    points [P, 2] crop px, for the warp init, and its nose base [2] crop px, to paste it under each frame's
+    nose) as the model's source filling wants it; None for models that do not use one."""
     if not needs_reference(loaded.config):
         return None
     latent = loaded.latent_space.encode(crop[None].to(device)).float()  # [1, C, h, w]
     own = None if lips is None else torch.as_tensor(np.asarray(lips), dtype=torch.float32)[None]
-    return MouthReference(latent, mouth.reshape(1, 2).float(), width.reshape(1).float(), own)
+    base = None
+    if nose is not None and np.isfinite(np.asarray(nose, np.float64)).all():
+        base = torch.as_tensor(np.asarray(nose), dtype=torch.float32).reshape(1, 2)
+    return MouthReference(latent, mouth.reshape(1, 2).float(), width.reshape(1).float(), own, base)
 
 
 def generate_crops(
@@ -295,11 +306,13 @@ def generate_crops(
     reference: int = 0,  # the clip's reference frame (hide_mouth.reference_frame of the track)
     lips: torch.Tensor | np.ndarray | None = None,  # [T, P, 2] target lip points, crop px (motion_map models)
     reference_lips: np.ndarray | None = None,  # [P, 2] the reference frame's own lip points (init="warp")
+    nose: torch.Tensor | np.ndarray | None = None,  # [T, 2] nose bases, crop px (streaming.crop_nose; NaN: unknown)
 ) -> torch.Tensor:  # [T, 3, S, S] 0..1, CPU float32
     settings = settings or LipSyncSettings.from_config(loaded.config)
     _check(crops, audio_windows, mouth_centre, face_width, loaded.config)
+    nose = None if nose is None else torch.as_tensor(np.asarray(nose), dtype=torch.float32)
     ref = encode_reference(loaded, crops[reference], mouth_centre[reference], face_width[reference], device,
-                           reference_lips)  # fmt: skip
+                           reference_lips, None if nose is None else nose[reference])  # fmt: skip
     n_frames = crops.shape[0]
     out = torch.empty(crops.shape, dtype=torch.float32)
     starts = window_starts(n_frames, settings.window, settings.overlap)
@@ -315,7 +328,7 @@ def generate_crops(
         new = generate_window(
             loaded, crops[start:stop], audio_windows[start:stop], mouth_centre[start:stop],
             face_width[start:stop], start, settings, device, dtype, callback, cancelled, ref,
-            None if lips is None else lips[start:stop],
+            None if lips is None else lips[start:stop], None if nose is None else nose[start:stop],
         )  # fmt: skip
         shared = max(written - start, 0)  # frames also produced by the previous window
         if shared:

@@ -34,7 +34,7 @@ from .errors import OmniSyncError
 from .lipsync import LipSyncSettings, encode_reference, generate_window
 from .model.hide_mouth import needs_reference, reference_frame
 from .model.lip_map import motion_gain
-from .streaming import BlendSettings, blend_stream, crop_frames, crop_lips
+from .streaming import BlendSettings, blend_stream, crop_frames, crop_lips, crop_nose
 from .timeline import LengthPolicy, iter_planned_frames, plan_length
 from .video import iter_frames, probe_video
 
@@ -67,10 +67,11 @@ class LiveLipSync:
         i = reference_frame(source)
         if needs_reference(loaded.config):
             crop = crop_frames([next(iter_frames(video, i, 1))], source.slice(i, i + 1))[0]
+            nose = crop_nose(source)  # [n_source, 2] or None
             self.reference = encode_reference(loaded, torch.from_numpy(crop).permute(2, 0, 1),
                                               torch.from_numpy(source.mouth_centre[i]),
                                               torch.from_numpy(np.asarray(source.face_width[i])), device,
-                                              crop_lips(source, i))  # fmt: skip
+                                              crop_lips(source, i), None if nose is None else nose[i])  # fmt: skip
         self._mouth = None
         if loaded.config.motion_map:  # the model draws the mouth it is given: motion of the speech so far
             self._mouth = LiveMotion(source, self.track, i, self.fps, motion_gain(loaded.config))
@@ -156,9 +157,11 @@ class LiveLipSync:
             lips = None
             if self._mouth is not None:  # the tail of the speech that _features kept
                 lips = self._mouth.lips(self._audio, self._audio_start / FEATURE_RATE, start, stop)
+            nose = crop_nose(window_track)  # [n, 2] or None
             x = generate_window(self.loaded, x, audio, torch.from_numpy(window_track.mouth_centre),
                                 torch.from_numpy(window_track.face_width), start, self.settings, self.device,
-                                self.dtype, None, None, self.reference, lips)  # fmt: skip
+                                self.dtype, None, None, self.reference, lips,
+                                None if nose is None else torch.from_numpy(nose))  # fmt: skip
             new = list(x.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy())
         shared = len(self._crops) - (start - self._first)  # frames the previous window also produced
         base = start - self._first

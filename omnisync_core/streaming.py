@@ -82,6 +82,20 @@ def crop_lips(track: FaceTrack, t: int) -> np.ndarray | None:  # -> [P, 2] crop 
     return transform_points(track.landmarks[t], track.affines[t])[list(SHAPE_POINTS)].astype(np.float32)
 
 
+def crop_nose(track: FaceTrack) -> np.ndarray | None:  # -> [T, 2] crop px (NaN where unknown), or None
+    """Each frame's nose base (the mean of landmarks 31-35, nostrils to tip) in its aligned crop: the reference
+    frame's mouth is pasted under it (``hide_mouth.paste_centres``). None for tracks without landmarks."""
+    from .face.align import transform_points
+
+    if track.landmarks is None:
+        return None
+    out = np.full((len(track.landmarks), 2), np.nan, np.float32)
+    for t, points in enumerate(track.landmarks):
+        if np.isfinite(points[31:36]).all() and np.isfinite(track.affines[t]).all():
+            out[t] = transform_points(points[31:36].mean(0), track.affines[t])
+    return out
+
+
 def lipsync_stream(
     frames: Iterable[np.ndarray],  # uint8 [H, W, 3], the output frames in order
     track: FaceTrack,  # one entry per output frame
@@ -112,6 +126,7 @@ def lipsync_stream(
     crops: list[np.ndarray] = []  # generated crops [S, S, 3] f32 for the same frames, once known
     first, done = 0, 0
     ref, ref_index = None, reference_frame(track)  # for models that want one: encoded when needed
+    nose = crop_nose(track)  # [T, 2] or None
     for k, start in enumerate(starts):
         stop = min(start + settings.window, n)
         while first + len(held) < stop:
@@ -130,13 +145,15 @@ def lipsync_stream(
                 ref = encode_reference(loaded, torch.from_numpy(ref_crop).permute(2, 0, 1),
                                        torch.from_numpy(track.mouth_centre[ref_index]),
                                        torch.from_numpy(np.asarray(track.face_width[ref_index])), device,
-                                       crop_lips(track, ref_index))  # fmt: skip
+                                       crop_lips(track, ref_index),
+                                       None if nose is None else nose[ref_index])  # fmt: skip
         if loaded is not None and window_track.edit_weight.any() and stop > skip_before:
             audio = frame_windows(features, fps, stop - start, loaded.config.audio_window, start)
             x = torch.from_numpy(np.stack(new)).permute(0, 3, 1, 2).contiguous()  # [n, 3, S, S]
             x = generate_window(loaded, x, audio, torch.from_numpy(window_track.mouth_centre),
                                 torch.from_numpy(window_track.face_width), start, settings, device, dtype,
-                                None, cancelled, ref, None if lips is None else lips[start:stop])
+                                None, cancelled, ref, None if lips is None else lips[start:stop],
+                                None if nose is None else torch.from_numpy(nose[start:stop]))
             new = list(x.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy())
         shared = len(crops) - (start - first)  # frames the previous window also produced
         if shared > 0:

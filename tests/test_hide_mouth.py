@@ -326,3 +326,38 @@ def test_training_fills_the_source_from_its_drawn_frame(tmp_path):
         want = prepare_source(model_config, encoded[i : i + 1], batch["source_mouth"][i : i + 1],
                               batch["source_width"][i : i + 1], ref)  # fmt: skip
         assert torch.allclose(seen[0][i : i + 1], want, atol=1e-6)
+
+
+def _dark_centre_y(image: torch.Tensor, x: int) -> float:  # [3, h, w] -> the darkness-weighted row of column x
+    dark = (0.5 - image[:, :, x].mean(0)).clamp_min(0)  # [h]: below the grey background
+    rows = torch.arange(image.shape[1], dtype=torch.float32)
+    return float((dark * rows).sum() / dark.sum())
+
+
+def test_the_reference_is_pasted_under_each_frames_nose():
+    """A mouth centre moves against the nose as the jaw opens or the lips smile. The reference's nostrils (the
+    mouth ellipse reaches up to them) land on the frame's own nostrils when the paste keeps the nose, and a
+    pixel and a half off them when it aligns the mouth centres, which the output then showed as a second nose."""
+    from omnisync_core.model.hide_mouth import paste_centres, paste_reference
+
+    size, width = 64, 60.0
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")  # fmt: skip
+    ref_nose, ref_mouth = torch.tensor([32.0, 29.8]), torch.tensor([32.0, 40.0])  # 0.17 face widths apart
+    nostril = torch.exp(-((xs - 32) ** 2 + (ys - float(ref_nose[1])) ** 2) / 2)  # [h, w]
+    ref_image = (0.5 - 0.4 * nostril).expand(3, size, size)[None]  # [1, 3, h, w] grey with a dark nostril
+    reference = MouthReference(ref_image, ref_mouth[None], torch.tensor([width]), None, ref_nose[None])
+    frame = torch.full((1, 1, 3, size, size), 0.5)  # the frame's mouth is 0.2 face widths below its nose
+    mouth, nose, widths = torch.tensor([[[32.0, 40.0]]]), torch.tensor([[[32.0, 28.0]]]), torch.tensor([[width]])
+
+    at = paste_centres(reference, mouth, widths, nose)
+    assert torch.allclose(at, torch.tensor([[[32.0, 38.2]]]))  # x stays the mouth's; y 0.17 widths below the nose
+    kept = paste_reference(frame, mouth, widths, ref_image, ref_mouth[None], torch.tensor([width]), at=at)[0, 0]
+    centred = paste_reference(frame, mouth, widths, ref_image, ref_mouth[None], torch.tensor([width]))[0, 0]
+    assert abs(_dark_centre_y(kept, 32) - 28.0) < 0.3  # on the frame's nose
+    assert abs(_dark_centre_y(centred, 32) - 29.8) < 0.3  # where the mouth centres put it: 1.8 px lower
+
+    # frames without a nose (NaN), and references without one, keep the mouth centre; unbatched shapes work
+    assert torch.equal(paste_centres(reference, mouth, widths, torch.full_like(nose, float("nan"))), mouth)
+    assert torch.equal(paste_centres(reference._replace(nose=None), mouth, widths, nose), mouth)
+    assert torch.allclose(paste_centres(reference, mouth[0], widths[0], nose[0]), at[0])

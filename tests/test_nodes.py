@@ -151,6 +151,7 @@ def _same_as_core(model, images, audio, edit_region=1.5):
     from omnisync_core.audio.features import frame_windows
     from omnisync_core.lipsync import LipSyncSettings, generate_crops
     from omnisync_core.model.hide_mouth import reference_frame
+    from omnisync_core.streaming import crop_nose
 
     feats = NODE_CLASS_MAPPINGS["OmniSyncAudioFeatures"]().run(audio, model, FPS, N_FRAMES)[0]
     faces = NODE_CLASS_MAPPINGS["OmniSyncFaceDetect"]().run(images, model=model, detect_every=3)[0]
@@ -163,7 +164,7 @@ def _same_as_core(model, images, audio, edit_region=1.5):
     audio_windows = frame_windows(feats.features, feats.fps, N_FRAMES, model.loaded.config.audio_window)
     want = generate_crops(model.loaded, faces.crops, audio_windows, torch.from_numpy(faces.track.mouth_centre),
                           torch.from_numpy(faces.track.face_width), settings,
-                          reference=reference_frame(faces.track))  # fmt: skip
+                          reference=reference_frame(faces.track), nose=crop_nose(faces.track))  # fmt: skip
     assert torch.allclose(crops, want, atol=1e-4)  # generate_crops clamps after the cross-fade, as Decode does
 
 

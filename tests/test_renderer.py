@@ -120,8 +120,12 @@ def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audi
     settings = LipSyncSettings.from_config(model.loaded.config, tau=0.9, seed=7, steps=2, w_peak=3.0, window=8,
                                            overlap=2)  # the Denoise node's defaults
     lips = track_lips(track, _motion(0.15).values, ref)
+    from omnisync_core.streaming import crop_nose
+
+    nose = crop_nose(track)  # the nodes paste the reference under each frame's nose, as the core does with these
     core = generate_crops(model.loaded, faces.crops, _windows(feats, model), torch.from_numpy(track.mouth_centre),
-                          torch.from_numpy(track.face_width), settings, reference=ref, lips=lips)  # fmt: skip
+                          torch.from_numpy(track.face_width), settings, reference=ref, lips=lips,
+                          nose=nose)  # fmt: skip
     decoded = nodes["OmniSyncDecode"].run(model, opened)[0]  # [T, S, S, 3]
     assert torch.allclose(decoded.permute(0, 3, 1, 2), core, atol=1e-4)
 
@@ -137,7 +141,8 @@ def test_denoise_and_lip_sync_nodes_draw_the_wired_motion(renderer, images, audi
                                                                             motion=_motion(0.15))[0])[0]  # fmt: skip
     core_warp = generate_crops(model.loaded, faces.crops, _windows(feats, model), torch.from_numpy(track.mouth_centre),
                                torch.from_numpy(track.face_width), dataclasses.replace(settings, init="warp"),
-                               reference=ref, lips=lips, reference_lips=crop_lips(track, ref))  # fmt: skip
+                               reference=ref, lips=lips, reference_lips=crop_lips(track, ref),
+                               nose=nose)  # fmt: skip
     assert torch.allclose(drawn.permute(0, 3, 1, 2), core_warp, atol=1e-4)
 
     one = nodes["OmniSyncLipSync"].run(images, audio, FPS, 2, 7, model=model, detect_every=3, motion=_motion(0.0))[0]

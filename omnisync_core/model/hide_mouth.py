@@ -65,18 +65,21 @@ def paste_reference(
     ref_centre: torch.Tensor,  # [B, 2] its mouth centre, latent px
     ref_width: torch.Tensor,  # [B] its face width, latent px
     mode: str = "bilinear",  # grid_sample's resampling
+    at: torch.Tensor | None = None,  # [B, T, 2] where the reference's mouth centre lands, latent px (default centre)
 ) -> torch.Tensor:  # [B, T, C, h, w]
-    """Inside the mouth ellipse of every frame, the reference frame's mouth, moved and scaled so the two
-    mouth centres and face widths meet: the look of lips and teeth stays, the frame-by-frame motion goes."""
+    """Inside the mouth ellipse of every frame, the reference frame's mouth, moved and scaled so that its mouth
+    centre lands on ``at`` (:func:`paste_centres`: the frame's mouth centre, moved to keep the nose where it is)
+    and the face widths meet: the look of lips and teeth stays, the frame-by-frame motion goes."""
     b, t, c, h, w = source.shape
     z = source.float()
     m = mouth_mask((h, w), centre.reshape(-1, 2), face_width.reshape(-1)).to(z).view(b, t, 1, h, w)
     ys = torch.arange(h, dtype=torch.float32, device=z.device).view(1, 1, h, 1)
     xs = torch.arange(w, dtype=torch.float32, device=z.device).view(1, 1, 1, w)
     scale = (ref_width.float().view(b, 1) / face_width.float().clamp_min(1e-3)).view(b, t, 1, 1)
-    # each frame pixel p reads the reference at ref_centre + (p - centre) * scale
-    gx = ref_centre[:, 0].float().view(b, 1, 1, 1) + (xs - centre[..., 0].float().view(b, t, 1, 1)) * scale
-    gy = ref_centre[:, 1].float().view(b, 1, 1, 1) + (ys - centre[..., 1].float().view(b, t, 1, 1)) * scale
+    at = centre if at is None else at
+    # each frame pixel p reads the reference at ref_centre + (p - at) * scale
+    gx = ref_centre[:, 0].float().view(b, 1, 1, 1) + (xs - at[..., 0].float().view(b, t, 1, 1)) * scale
+    gy = ref_centre[:, 1].float().view(b, 1, 1, 1) + (ys - at[..., 1].float().view(b, t, 1, 1)) * scale
     gx, gy = torch.broadcast_tensors(gx / max(w - 1, 1) * 2 - 1, gy / max(h - 1, 1) * 2 - 1)  # [B, T, h, w]
     grid = torch.stack([gx, gy], dim=-1)  # [B, T, h, w, 2] in -1..1 (align_corners)
     ref = reference.float()[:, None].expand(b, t, c, h, w).flatten(0, 1)  # [B*T, C, h, w]
@@ -91,13 +94,41 @@ class MouthReference(NamedTuple):
     mouth: torch.Tensor  # [B, 2] (x, y) crop px
     width: torch.Tensor  # [B] crop px
     lips: torch.Tensor | None = None  # [B, P, 2] its lip + jaw points, crop px (for the warp initialisation)
+    nose: torch.Tensor | None = None  # [B, 2] its nose base, crop px (to paste it where each frame's nose is)
 
 
-def pasted_lips(reference: MouthReference, mouth: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+def paste_centres(reference: MouthReference, mouth: torch.Tensor, width: torch.Tensor,
+                  nose: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """Where the reference's mouth centre lands in each frame (crop px): mouth [B, T, 2] or [T, 2], width and
+    nose (each frame's nose base, crop px, NaN where unknown) likewise -> the shape of ``mouth``.
+
+    Across the mouth, the frame's mouth centre. Up and down, as far below the frame's nose as the reference's
+    mouth centre is below its own nose (scaled by the face widths): the mouth ellipse reaches up to the
+    nostrils, and a mouth centre moves against the nose as the jaw opens or the lips smile, so aligning the
+    mouth centres pasted the reference's nostrils a pixel or two off the frame's, and the output's nose
+    (pasted back as a change) showed twice (renderer card, "The reference pasted under the nose"). Frames
+    without a nose, or a reference without one, keep the mouth centre."""
+    mouth = mouth.float()
+    if nose is None or reference.nose is None:
+        return mouth
+    batch = mouth.dim() == 3
+    nose = nose.float().to(mouth.device)
+    m, w, n = (mouth, width.float(), nose) if batch else (mouth[None], width.float()[None], nose[None])
+    ref_nose, ref_mouth = reference.nose.float().to(m.device), reference.mouth.float().to(m.device)  # [B, 2]
+    drop = (ref_mouth[:, 1] - ref_nose[:, 1]) / reference.width.float().to(m.device).clamp_min(1e-3)  # [B] per width
+    y = n[..., 1] + drop[:, None] * w  # [B, T]
+    at = m.clone()
+    at[..., 1] = torch.where(torch.isfinite(y), y, m[..., 1])
+    return at if batch else at[0]
+
+
+def pasted_lips(reference: MouthReference, mouth: torch.Tensor, width: torch.Tensor,
+                nose: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """Where the reference's lips lie in frames whose mouth was filled from it (:func:`paste_reference`):
-    mouth [T, 2], width [T] crop px -> [T, P, 2] crop px (batch 1 reference)."""
+    mouth [T, 2], width [T], nose [T, 2] or None crop px -> [T, P, 2] crop px (batch 1 reference)."""
     scale = (width.float() / reference.width.float().clamp_min(1e-3)).view(-1, 1, 1)  # [T, 1, 1]
-    return mouth.float()[:, None] + (reference.lips[0].float()[None] - reference.mouth[0].float()) * scale
+    at = paste_centres(reference, mouth, width, nose)  # [T, 2]
+    return at[:, None] + (reference.lips[0].float()[None] - reference.mouth[0].float()) * scale
 
 
 def prepare_source(
@@ -106,6 +137,7 @@ def prepare_source(
     mouth_centre: torch.Tensor,  # [B, T, 2] (x, y) crop px
     face_width: torch.Tensor,  # [B, T] crop px
     reference: MouthReference | None = None,  # needed when config.hide_fill == "reference"
+    nose: torch.Tensor | None = None,  # [B, T, 2] each frame's nose base, crop px (NaN: unknown; :func:`paste_centres`)
 ) -> torch.Tensor:  # [B, T, C, h, w]: what the model takes as source (and the sampler starts from)
     """The source as a model with this config was trained to see it: unchanged, or with its mouth hidden."""
     if not config.hide_source_mouth:
@@ -123,8 +155,9 @@ def prepare_source(
         # video's against 0.76 bicubic in crop pixels, renderer card)
         z = F.pixel_shuffle(source.float().flatten(0, 1), f).unflatten(0, (b, t))  # [B, T, 3, S, S] -1..1
         ref, ds, mode = F.pixel_shuffle(ref.float(), f), 1, "bicubic"  # [B, 3, S, S]
+    at = to_latent_px(paste_centres(reference, mouth_centre, face_width, nose), face_width, ds, device)[0]
     pasted = paste_reference(z, *to_latent_px(mouth_centre, face_width, ds, device), ref,
-                             *to_latent_px(reference.mouth, reference.width, ds, device), mode=mode)  # fmt: skip
+                             *to_latent_px(reference.mouth, reference.width, ds, device), mode=mode, at=at)  # fmt: skip
     if not f:
         return pasted
     return F.pixel_unshuffle(pasted.clamp(-1, 1).flatten(0, 1), f).view(b, t, c, h, w).to(source.dtype)
