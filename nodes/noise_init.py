@@ -42,7 +42,7 @@ def noise_init(model: OmniSyncModel, faces: OmniSyncFaces, tau: float, seed: int
     if needs_reference(model.loaded.config):  # the clip's reference frame, picked as the CLI picks it
         r = reference_frame(track)
         own = crop_lips(track, r)
-        base = None if nose is None or not torch.isfinite(nose[r]).all() else nose[r : r + 1]
+        base = None if nose is None else nose[r : r + 1]  # NaN: paste_centres keeps the mouth centres
         ref = MouthReference(z_src[r : r + 1], mouth[r : r + 1], width[r : r + 1],
                              None if own is None else torch.from_numpy(own)[None], base)  # fmt: skip
     z_src = prepare_source(model.loaded.config, z_src[None], mouth[None], width[None], ref,

@@ -286,9 +286,7 @@ def encode_reference(loaded: Any, crop: torch.Tensor, mouth: torch.Tensor, width
         return None
     latent = loaded.latent_space.encode(crop[None].to(device)).float()  # [1, C, h, w]
     own = None if lips is None else torch.as_tensor(np.asarray(lips), dtype=torch.float32)[None]
-    base = None
-    if nose is not None and np.isfinite(np.asarray(nose, np.float64)).all():
-        base = torch.as_tensor(np.asarray(nose), dtype=torch.float32).reshape(1, 2)
+    base = None if nose is None else torch.as_tensor(np.asarray(nose), dtype=torch.float32).reshape(1, 2)
     return MouthReference(latent, mouth.reshape(1, 2).float(), width.reshape(1).float(), own, base)
 
 

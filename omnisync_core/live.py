@@ -67,11 +67,11 @@ class LiveLipSync:
         i = reference_frame(source)
         if needs_reference(loaded.config):
             crop = crop_frames([next(iter_frames(video, i, 1))], source.slice(i, i + 1))[0]
-            nose = crop_nose(source)  # [n_source, 2] or None
+            nose = crop_nose(source.slice(i, i + 1))  # [1, 2] or None
             self.reference = encode_reference(loaded, torch.from_numpy(crop).permute(2, 0, 1),
                                               torch.from_numpy(source.mouth_centre[i]),
                                               torch.from_numpy(np.asarray(source.face_width[i])), device,
-                                              crop_lips(source, i), None if nose is None else nose[i])  # fmt: skip
+                                              crop_lips(source, i), None if nose is None else nose[0])  # fmt: skip
         self._mouth = None
         if loaded.config.motion_map:  # the model draws the mouth it is given: motion of the speech so far
             self._mouth = LiveMotion(source, self.track, i, self.fps, motion_gain(loaded.config))

@@ -85,15 +85,11 @@ def crop_lips(track: FaceTrack, t: int) -> np.ndarray | None:  # -> [P, 2] crop 
 def crop_nose(track: FaceTrack) -> np.ndarray | None:  # -> [T, 2] crop px (NaN where unknown), or None
     """Each frame's nose base (the mean of landmarks 31-35, nostrils to tip) in its aligned crop: the reference
     frame's mouth is pasted under it (``hide_mouth.paste_centres``). None for tracks without landmarks."""
-    from .face.align import transform_points
-
     if track.landmarks is None:
         return None
-    out = np.full((len(track.landmarks), 2), np.nan, np.float32)
-    for t, points in enumerate(track.landmarks):
-        if np.isfinite(points[31:36]).all() and np.isfinite(track.affines[t]).all():
-            out[t] = transform_points(points[31:36].mean(0), track.affines[t])
-    return out
+    base = np.asarray(track.landmarks)[:, 31:36].mean(1)  # [T, 2] frame px
+    affines = np.asarray(track.affines)  # [T, 2, 3]
+    return ((base[:, None] @ affines[:, :, :2].transpose(0, 2, 1))[:, 0] + affines[:, :, 2]).astype(np.float32)
 
 
 def lipsync_stream(

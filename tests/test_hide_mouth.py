@@ -360,4 +360,6 @@ def test_the_reference_is_pasted_under_each_frames_nose():
     # frames without a nose (NaN), and references without one, keep the mouth centre; unbatched shapes work
     assert torch.equal(paste_centres(reference, mouth, widths, torch.full_like(nose, float("nan"))), mouth)
     assert torch.equal(paste_centres(reference._replace(nose=None), mouth, widths, nose), mouth)
+    assert torch.equal(paste_centres(reference._replace(nose=torch.full((1, 2), float("nan"))), mouth, widths, nose),
+                       mouth)  # fmt: skip
     assert torch.allclose(paste_centres(reference, mouth[0], widths[0], nose[0]), at[0])

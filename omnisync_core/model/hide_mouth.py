@@ -38,7 +38,7 @@ from ..sampling import to_latent_px
 # fixed size, so a frame's fill never depends on the other frames it is batched with.
 FILL_SIGMA = 0.16
 # The reference's mouth width lies between these percentiles of the clip's (renderer card, "The reference of
-# typical width").
+# typical width, pasted under the nose").
 TYPICAL_WIDTH = (25, 75)
 
 
@@ -106,8 +106,8 @@ def paste_centres(reference: MouthReference, mouth: torch.Tensor, width: torch.T
     mouth centre is below its own nose (scaled by the face widths): the mouth ellipse reaches up to the
     nostrils, and a mouth centre moves against the nose as the jaw opens or the lips smile, so aligning the
     mouth centres pasted the reference's nostrils a pixel or two off the frame's, and the output's nose
-    (pasted back as a change) showed twice (renderer card, "The reference pasted under the nose"). Frames
-    without a nose, or a reference without one, keep the mouth centre."""
+    (pasted back as a change) showed twice (renderer card, "The reference of typical width, pasted under the
+    nose"). Frames without a nose, or a reference without one (None or NaN), keep the mouth centre."""
     mouth = mouth.float()
     if nose is None or reference.nose is None:
         return mouth
